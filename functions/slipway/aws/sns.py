@@ -1,0 +1,42 @@
+"""SNS adapter: notifications published in batches of ten."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from slipway.aws.clients import client
+from slipway.errors import AwsError
+from slipway.aws.clients import call
+from slipway.notifications import Notification
+
+BATCH = 10  # PublishBatch takes at most 10 entries.
+
+
+class SnsNotifier:
+    """Publishes notifications to the Slipway topic."""
+
+    def __init__(self, topic_arn: str, sns_client: Any = None) -> None:
+        self._topic_arn = topic_arn
+        self._client = sns_client or client("sns")
+
+    def publish(self, messages: Sequence[Notification]) -> list[str]:
+        """Publish every message; return one line per message that was not accepted."""
+        failures: list[str] = []
+        for start in range(0, len(messages), BATCH):
+            chunk = messages[start : start + BATCH]
+            entries = [m.as_entry(str(start + i)) for i, m in enumerate(chunk)]
+            try:
+                response = call(
+                    "PublishBatch",
+                    self._client.publish_batch,
+                    TopicArn=self._topic_arn,
+                    PublishBatchRequestEntries=entries,
+                )
+            except AwsError as error:
+                failures.extend(f"{m.subject()}: {error}" for m in chunk)
+                continue
+            for failed in response.get("Failed", []):
+                message = messages[int(failed["Id"])]
+                failures.append(f"{message.subject()}: {failed.get('Code')}: {failed.get('Message', '')}")
+        return failures

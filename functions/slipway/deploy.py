@@ -1,0 +1,288 @@
+"""What one ECR push does: match rules, roll out each target, report every outcome."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from aws_lambda_powertools import Logger
+
+from slipway.errors import AwsError
+from slipway.model import Push, Service, Status, TaskDefinition
+from slipway.notifications import Notification
+from slipway.ports import Ecs, Notifier, RuleSource, ServiceLookup, Store
+from slipway.rollout import Outcome, TargetRollout
+from slipway.rules import Rule, RuleInvalid, Target
+
+logger = Logger(child=True)
+T = TypeVar("T")
+R = TypeVar("R")
+
+Count = Callable[[str, int], None]
+
+
+@dataclass
+class PushReport:
+    """Everything one push led to, for the handler's result, logs and metrics."""
+
+    push: Push
+    outcomes: list[Outcome] = field(default_factory=list)
+    matched_rules: list[str] = field(default_factory=list)
+    unmatched_rules: dict[str, str] = field(default_factory=dict)
+    notification_failures: list[str] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for o in self.outcomes if o.status is status)
+
+    @property
+    def retryable(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.retryable]
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "repository": self.push.repository,
+            "tag": self.push.tag,
+            "digest": self.push.digest,
+            "matched_rules": self.matched_rules,
+            "unmatched_rules": self.unmatched_rules,
+            "outcomes": [
+                {
+                    "status": o.status.value,
+                    "rule": o.rule,
+                    "target": o.target.key if o.target else None,
+                    "reason": o.reason,
+                    "task_definition": o.task_definition,
+                }
+                for o in self.outcomes
+            ],
+            "notification_failures": self.notification_failures,
+        }
+
+
+def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
+    """The message subscribers get for one target's outcome."""
+    service = outcome.service
+    target = outcome.target
+    return Notification(
+        status=outcome.status.value,
+        repository=push.repository,
+        tag=push.tag,
+        digest=push.digest,
+        image=push.image,
+        cluster=service.cluster_name if service else (target.cluster_name if target else None),
+        service=service.name if service else (target.service if target else None),
+        launch_type=outcome.launch_type,
+        rule=outcome.rule,
+        parameter=outcome.parameter,
+        task_definition=outcome.task_definition,
+        previous_task_definition=outcome.previous_task_definition,
+        deployment_id=outcome.deployment_id,
+        rollout_id=outcome.rollout_id,
+        reason=outcome.reason,
+        error_code=outcome.error_code,
+        event_id=push.event_id,
+        time=now,
+    )
+
+
+def _parallel(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
+    items = list(items)
+    if len(items) <= 1 or workers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+class Deployer:
+    """Turns one push into rollouts: the deploy function's whole domain."""
+
+    def __init__(
+        self,
+        ecs: Ecs,
+        rules: RuleSource,
+        store: Store,
+        notifier: Notifier,
+        *,
+        max_concurrency: int = 16,
+        allowed_clusters: tuple[str, ...] = ("*",),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        count: Count = lambda name, value: None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self._ecs = ecs
+        self._rules = rules
+        self._store = store
+        self._notifier = notifier
+        self._workers = max_concurrency
+        self._allowed = allowed_clusters
+        self._clock = clock
+        self._count = count
+        extra = {"sleep": sleep} if sleep else {}
+        self._rollout = TargetRollout(ecs, store, clock=clock, refresh=self._refresh, **extra)
+
+    def deploy(self, push: Push) -> PushReport:
+        """Roll a push out to every target of every rule it matches, and report each outcome."""
+        report = PushReport(push)
+        self._count("PushesReceived", 1)
+        if not push.tag:
+            logger.info("push without a tag matches no rule", extra={"digest": push.digest})
+            self._count("PushesUnmatched", 1)
+            return report
+        ruleset = self._rules.load(push.repository)
+        report.outcomes.extend(self._invalid(problem) for problem in ruleset.invalid)
+        selected = self._select(push, ruleset.rules, report)
+        if not report.matched_rules and not ruleset.invalid:
+            logger.info("no rule matched the push", extra={"unmatched": report.unmatched_rules})
+            self._count("PushesUnmatched", 1)
+            return report
+        report.outcomes.extend(self._roll_out(push, selected))
+        self._report(push, report)
+        return report
+
+    def _select(self, push: Push, rules: list[Rule], report: PushReport) -> list[tuple[Rule, Target]]:
+        assert push.tag is not None
+        selected: list[tuple[Rule, Target]] = []
+        for rule in rules:
+            match = rule.match(push.tag)
+            if not match.matched:
+                report.unmatched_rules[rule.name] = match.reason
+                continue
+            report.matched_rules.append(rule.name)
+            if not rule.spec.enabled:
+                report.outcomes.extend(
+                    Outcome(Status.SKIPPED, "rule is disabled", rule=rule.name, parameter=rule.parameter, target=t)
+                    for t in rule.spec.targets
+                )
+                continue
+            for target in rule.spec.targets:
+                refusal = self._refuse(push, rule, target)
+                if refusal:
+                    report.outcomes.append(refusal)
+                else:
+                    selected.append((rule, target))
+        logger.info("rules matched", extra={"matched": report.matched_rules, "targets": len(selected)})
+        return selected
+
+    def _refuse(self, push: Push, rule: Rule, target: Target) -> Outcome | None:
+        base = {"rule": rule.name, "parameter": rule.parameter, "target": target}
+        account, region = target.cluster_account, target.cluster_region
+        if (account and account != push.account) or (region and region != push.region):
+            return Outcome(
+                Status.ERROR,
+                f"cluster {target.cluster} is in {account}/{region}, not in this stack's {push.account}/{push.region}",
+                error_code="ForeignCluster",
+                **base,
+            )
+        if not any(fnmatch.fnmatchcase(target.cluster_name, pattern) for pattern in self._allowed):
+            return Outcome(
+                Status.ERROR,
+                f'cluster "{target.cluster_name}" is not in AllowedClusters ({", ".join(self._allowed)})',
+                error_code="ClusterNotAllowed",
+                **base,
+            )
+        return None
+
+    def _invalid(self, problem: RuleInvalid) -> Outcome:
+        name = problem.parameter.rsplit("/", 1)[-1]
+        logger.error("invalid rule", extra={"parameter": problem.parameter, "problems": problem.problems})
+        return Outcome(
+            Status.ERROR,
+            f"invalid rule {problem.parameter}: " + "; ".join(problem.problems),
+            rule=name,
+            parameter=problem.parameter,
+            error_code="InvalidRule",
+        )
+
+    def _roll_out(self, push: Push, selected: list[tuple[Rule, Target]]) -> list[Outcome]:
+        services = self._describe_services([t for _, t in selected])
+        taskdefs = self._describe_task_definitions(
+            {s.task_definition for s in services.values() if isinstance(s, Service)}
+        )
+
+        def one(pair: tuple[Rule, Target]) -> Outcome:
+            rule, target = pair
+            found = services[(target.cluster, target.service)]
+            if isinstance(found, AwsError):
+                return _error(rule, target, None, found)
+            if found.status != "ACTIVE":
+                error = AwsError("DescribeServices", "ServiceNotActiveException", f"service {found.key} is {found.status}")
+                return _error(rule, target, found, error)
+            taskdef = taskdefs[found.task_definition]
+            if isinstance(taskdef, AwsError):
+                return _error(rule, target, found, taskdef)
+            return self._rollout.run(push, rule, target, found, taskdef)
+
+        return _parallel(one, selected, self._workers)
+
+    def _describe_services(self, targets: list[Target]) -> dict[tuple[str, str], Service | AwsError]:
+        by_cluster: dict[str, list[str]] = defaultdict(list)
+        for target in targets:
+            by_cluster[target.cluster].append(target.service)
+
+        def lookup(cluster: str) -> tuple[str, ServiceLookup | AwsError]:
+            try:
+                return cluster, self._ecs.describe_services(cluster, by_cluster[cluster])
+            except AwsError as error:
+                return cluster, error
+
+        found: dict[tuple[str, str], Service | AwsError] = {}
+        for cluster, result in _parallel(lookup, list(by_cluster), self._workers):
+            for name in by_cluster[cluster]:
+                if isinstance(result, AwsError):
+                    found[(cluster, name)] = result
+                else:
+                    found[(cluster, name)] = result.found.get(name) or result.missing[name]
+        return found
+
+    def _describe_task_definitions(self, arns: set[str]) -> dict[str, TaskDefinition | AwsError]:
+        def describe(arn: str) -> tuple[str, TaskDefinition | AwsError]:
+            try:
+                return arn, self._ecs.describe_task_definition(arn)
+            except AwsError as error:
+                return arn, error
+
+        return dict(_parallel(describe, sorted(arns), self._workers))
+
+    def _refresh(self, target: Target) -> tuple[Service, TaskDefinition]:
+        lookup = self._ecs.describe_services(target.cluster, [target.service])
+        if target.service not in lookup.found:
+            raise lookup.missing[target.service]
+        service = lookup.found[target.service]
+        return service, self._ecs.describe_task_definition(service.task_definition)
+
+    def _report(self, push: Push, report: PushReport) -> None:
+        now = self._clock()
+        publishable = [o for o in report.outcomes if not o.retryable]
+        for outcome in report.outcomes:
+            extra = {"status": outcome.status.value, "rule": outcome.rule, "reason": outcome.reason}
+            extra["target"] = outcome.target.key if outcome.target else None
+            if outcome.status is Status.ERROR:
+                logger.error("target failed", extra={**extra, "error_code": outcome.error_code, "retryable": outcome.retryable})
+            else:
+                logger.info("target outcome", extra=extra)
+        self._count("TargetsDeployed", report.count(Status.DEPLOYING))
+        self._count("TargetsSkipped", report.count(Status.SKIPPED))
+        self._count("TargetsErrored", report.count(Status.ERROR))
+        report.notification_failures = self._notifier.publish([notification(push, o, now) for o in publishable])
+        if report.notification_failures:
+            logger.error("notifications not published", extra={"failures": report.notification_failures})
+            self._count("NotificationFailures", len(report.notification_failures))
+
+
+def _error(rule: Rule, target: Target, service: Service | None, error: AwsError) -> Outcome:
+    return Outcome(
+        Status.ERROR,
+        f"{error.operation} failed: {error.code}: {error.message}",
+        rule=rule.name,
+        parameter=rule.parameter,
+        target=target,
+        service=service,
+        previous_task_definition=service.task_definition if service else None,
+        error_code=error.code,
+        retryable=error.retryable,
+    )

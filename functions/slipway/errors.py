@@ -1,0 +1,67 @@
+"""Slipway's own exceptions; adapters translate AWS errors into these."""
+
+from __future__ import annotations
+
+# Error codes AWS uses for conditions that a later attempt may not meet.
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+        "ServerException",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "EndpointConnectionError",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "TransactionConflictException",
+    }
+)
+
+
+class SlipwayError(Exception):
+    """Base of the errors Slipway raises on purpose."""
+
+
+class AwsError(SlipwayError):
+    """An AWS call that failed, with the AWS error code and message kept."""
+
+    def __init__(self, operation: str, code: str, message: str, *, status: int | None = None) -> None:
+        self.operation = operation
+        self.code = code
+        self.message = message
+        self.status = status
+        super().__init__(f"{operation}: {code}: {message}")
+
+    @property
+    def retryable(self) -> bool:
+        """True for throttling, 5xx and timeouts: a retry of the invocation may succeed."""
+        return self.code in RETRYABLE_CODES or (self.status is not None and self.status >= 500)
+
+
+class ConditionFailed(SlipwayError):
+    """A conditional write lost to a concurrent writer."""
+
+
+class RetryLater(SlipwayError):
+    """Raised at the end of an invocation whose transient failures a retry can finish.
+
+    Everything that could be done was done and reported first; raising makes Lambda
+    (and EventBridge) deliver the event again, and the rollout records make the retry
+    resume rather than repeat.
+    """
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        super().__init__("transient failures, the event will be retried: " + "; ".join(failures))

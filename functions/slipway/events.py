@@ -1,0 +1,84 @@
+"""Typed models of the EventBridge events Slipway consumes."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+# ECR repository names: lowercase letters, digits and ._-/ separators, up to 256.
+REPOSITORY = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+# Docker tag grammar: a word character then up to 127 of [A-Za-z0-9_.-].
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+class EcrImageActionDetail(BaseModel):
+    """``detail`` of an ``ECR Image Action`` event (hyphenated keys aliased)."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    action_type: str = Field(alias="action-type")
+    result: str
+    repository_name: str = Field(alias="repository-name", max_length=256)
+    image_digest: str = Field(alias="image-digest")
+    image_tag: str | None = Field(default=None, alias="image-tag")
+    manifest_media_type: str | None = Field(default=None, alias="manifest-media-type")
+    artifact_media_type: str | None = Field(default=None, alias="artifact-media-type")
+
+    @field_validator("repository_name")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        if not REPOSITORY.match(value):
+            raise ValueError(f"{value!r} is not an ECR repository name")
+        return value
+
+    @field_validator("image_digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not DIGEST.match(value):
+            raise ValueError(f"{value!r} is not a sha256 image digest (sha256: and 64 hex digits)")
+        return value
+
+    @field_validator("image_tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not TAG.match(value):
+            raise ValueError(f"{value!r} is not a valid image tag")
+        return value
+
+
+class EcrImageActionEvent(EventBridgeModel):
+    """An ``ECR Image Action`` event as EventBridge delivers it."""
+
+    source: Literal["aws.ecr"]
+    detail_type: Literal["ECR Image Action"] = Field(alias="detail-type")
+    detail: EcrImageActionDetail
+
+
+class EcsDeploymentDetail(BaseModel):
+    """``detail`` of an ``ECS Deployment State Change`` event."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    event_type: str = Field(default="INFO", alias="eventType")
+    event_name: str = Field(alias="eventName")
+    deployment_id: str = Field(alias="deploymentId")
+    updated_at: str | None = Field(default=None, alias="updatedAt")
+    reason: str | None = None
+
+
+class EcsDeploymentEvent(EventBridgeModel):
+    """An ``ECS Deployment State Change`` event; ``resources[0]`` is the service ARN."""
+
+    source: Literal["aws.ecs"]
+    detail_type: Literal["ECS Deployment State Change"] = Field(alias="detail-type")
+    detail: EcsDeploymentDetail
+
+    @property
+    def service_arn(self) -> str:
+        return self.resources[0] if self.resources else ""

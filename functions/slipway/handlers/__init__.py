@@ -1,0 +1,1 @@
+"""Lambda entry points: thin wiring of Powertools around one domain call each."""

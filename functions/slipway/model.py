@@ -1,0 +1,172 @@
+"""The domain's vocabulary: a push, a service, a task definition, a rollout's outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    """Every status a rollout can report on the topic."""
+
+    DEPLOYING = "DEPLOYING"
+    SKIPPED = "SKIPPED"
+    ERROR = "ERROR"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    ROLLED_BACK = "ROLLED_BACK"
+    SUPERSEDED = "SUPERSEDED"
+    TIMED_OUT = "TIMED_OUT"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.ROLLED_BACK, Status.SUPERSEDED, Status.TIMED_OUT})
+
+
+@dataclass(frozen=True)
+class Push:
+    """An image pushed to ECR, as the event tells it."""
+
+    event_id: str
+    account: str
+    region: str
+    repository: str
+    digest: str
+    tag: str | None
+    time: datetime
+
+    @property
+    def registry(self) -> str:
+        return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com"
+
+    @property
+    def repository_uri(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def image(self) -> str:
+        """The image reference Slipway deploys: pinned by digest, since tags move."""
+        return f"{self.repository_uri}@{self.digest}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.repository}:{self.tag}" if self.tag else f"{self.repository}@{self.digest}"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One entry of a service's ``deployments``."""
+
+    id: str
+    status: str
+    task_definition: str
+    rollout_state: str | None = None
+    rollout_state_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    """What Slipway needs to know of an ECS service."""
+
+    arn: str
+    name: str
+    cluster_arn: str
+    status: str
+    task_definition: str
+    launch_type: str
+    deployment_controller: str
+    deployment_configuration: dict[str, Any] = field(default_factory=dict)
+    deployments: tuple[Deployment, ...] = ()
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster_arn.rsplit("/", 1)[-1]
+
+    @property
+    def key(self) -> str:
+        return f"{self.cluster_name}/{self.name}"
+
+    def primary(self) -> Deployment | None:
+        return next((d for d in self.deployments if d.status == "PRIMARY"), None)
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """A task definition as DescribeTaskDefinition returns it, with its tags."""
+
+    arn: str
+    body: dict[str, Any]
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def family(self) -> str:
+        return str(self.body.get("family", ""))
+
+    @property
+    def containers(self) -> list[dict[str, Any]]:
+        return list(self.body.get("containerDefinitions", []))
+
+    def tag(self, key: str) -> str | None:
+        return next((v for k, v in self.tags if k == key), None)
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """Slipway's latest decision for one service, guarded by a generation counter.
+
+    Every rollout claims the service by writing this record conditionally on the
+    generation it read, so concurrent pushes for one service serialise: one wins,
+    the other re-reads and re-plans against the winner.
+    """
+
+    key: str
+    generation: int
+    rollout_id: str
+    event_id: str
+    digest: str
+    tag: str | None
+    status: str
+    claimed_at: datetime
+    previous_task_definition: str | None = None
+    task_definition: str | None = None
+    deployment_id: str | None = None
+
+    def advance(self, **changes: Any) -> ServiceState:
+        return replace(self, generation=self.generation + 1, **changes)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One rollout of one image to one service, as history keeps it."""
+
+    rollout_id: str
+    key: str
+    cluster: str
+    service: str
+    service_arn: str
+    repository: str
+    tag: str | None
+    digest: str
+    image: str
+    rule: str
+    launch_type: str
+    task_definition: str
+    previous_task_definition: str | None
+    deployment_id: str | None
+    status: str
+    reason: str
+    started_at: datetime
+    event_id: str
+    containers: tuple[str, ...] = ()
+    finished_at: datetime | None = None
+    rolled_back_to: str | None = None
+    stopped_reasons: tuple[str, ...] = ()
+    initiated_by: str | None = None
+
+    def with_status(self, status: str, reason: str, **changes: Any) -> Rollout:
+        return replace(self, status=status, reason=reason, **changes)

@@ -1,0 +1,73 @@
+"""The subscribers' interface: one SNS message per target and outcome.
+
+``Message`` is a JSON object; ``MessageAttributes`` carry ``status``, ``repository``,
+``cluster``, ``service`` and ``rule`` so teams can subscribe with filter policies.
+An attribute with no value (an invalid rule names no service) is left out, since
+SNS refuses empty attribute values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters, no line breaks.
+FILTER_ATTRIBUTES = ("status", "repository", "cluster", "service", "rule")
+
+
+class Notification(BaseModel):
+    """The JSON body of a Slipway message."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+    repository: str | None = None
+    tag: str | None = None
+    digest: str | None = None
+    image: str | None = None
+    cluster: str | None = None
+    service: str | None = None
+    launch_type: str | None = None
+    rule: str | None = None
+    parameter: str | None = None
+    task_definition: str | None = None
+    previous_task_definition: str | None = None
+    deployment_id: str | None = None
+    rollout_id: str | None = None
+    reason: str | None = None
+    error_code: str | None = None
+    event_id: str | None = None
+    time: datetime
+
+    def subject(self) -> str:
+        """``[STATUS] repository:tag -> cluster/service``, cut to what SNS accepts."""
+        image = f"{self.repository}:{self.tag}" if self.tag else (self.repository or "?")
+        where = f"{self.cluster}/{self.service}" if self.service else f"rule {self.rule or self.parameter}"
+        return to_subject(f"[{self.status}] {image} -> {where}")
+
+    def attributes(self) -> dict[str, dict[str, str]]:
+        values = self.model_dump()
+        return {
+            name: {"DataType": "String", "StringValue": str(values[name])}
+            for name in FILTER_ATTRIBUTES
+            if values.get(name) not in (None, "")
+        }
+
+    def body(self) -> str:
+        return self.model_dump_json()
+
+    def as_entry(self, entry_id: str) -> dict[str, Any]:
+        """A PublishBatch entry."""
+        return {
+            "Id": entry_id,
+            "Subject": self.subject(),
+            "Message": self.body(),
+            "MessageAttributes": self.attributes(),
+        }
+
+
+def to_subject(text: str) -> str:
+    printable = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
+    return printable if len(printable) <= SUBJECT_LIMIT else printable[: SUBJECT_LIMIT - 3] + "..."

@@ -1,0 +1,67 @@
+"""What the domain needs from the outside world; adapters in ``slipway.aws`` provide it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from slipway.errors import AwsError
+from slipway.model import Deployment, Service, ServiceState, TaskDefinition
+from slipway.rules import Rule, RuleInvalid
+
+
+@dataclass
+class ServiceLookup:
+    """DescribeServices for one cluster: the services found and, per name, why not."""
+
+    found: dict[str, Service] = field(default_factory=dict)
+    missing: dict[str, AwsError] = field(default_factory=dict)
+
+
+@dataclass
+class RuleSet:
+    """The rules under one repository's path: valid ones and the invalid ones' problems."""
+
+    rules: list[Rule] = field(default_factory=list)
+    invalid: list[RuleInvalid] = field(default_factory=list)
+
+
+class Ecs(Protocol):
+    def describe_services(self, cluster: str, names: Sequence[str]) -> ServiceLookup: ...
+
+    def describe_task_definition(self, arn: str) -> TaskDefinition: ...
+
+    def register_task_definition(self, body: dict[str, Any], tags: Sequence[tuple[str, str]]) -> str: ...
+
+    def update_service(
+        self, cluster: str, service: str, task_definition: str, deployment_configuration: dict[str, Any]
+    ) -> Service: ...
+
+
+class RuleSource(Protocol):
+    def load(self, repository: str) -> RuleSet: ...
+
+
+class Notifier(Protocol):
+    def publish(self, messages: Sequence[Any]) -> list[str]:
+        """Publish messages; return a description of each one that could not be sent."""
+        ...
+
+
+class Store(Protocol):
+    def get_state(self, key: str) -> ServiceState | None: ...
+
+    def put_state(self, state: ServiceState, expected_generation: int | None) -> None:
+        """Write the state if the stored generation is still ``expected_generation``.
+
+        Raises ConditionFailed when another writer got there first.
+        """
+        ...
+
+    def delete_state(self, key: str, rollout_id: str) -> None: ...
+
+    def put_rollout(self, rollout: Any) -> None: ...
+
+
+__all__ = ["Deployment", "Ecs", "Notifier", "RuleSet", "RuleSource", "ServiceLookup", "Store"]

@@ -1,0 +1,456 @@
+"""Plan and apply the rollout of one pushed image to one target service.
+
+``plan`` is pure: given the service, its task definition and Slipway's last decision
+for the service, it returns either the new task definition to register or the
+outcome that ends the target here (skip or error). ``TargetRollout`` applies a plan
+through the ports, claiming the service first so duplicate and concurrent pushes
+make at most one revision and one UpdateService.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from semver import Version
+
+from slipway.errors import AwsError, ConditionFailed
+from slipway.model import Push, Rollout, Service, ServiceState, Status, TaskDefinition
+from slipway.ports import Ecs, Store
+from slipway.rules import Rule, Target
+from slipway.versions import parse_version
+
+logger = Logger(child=True)
+
+ROLLOUT_NAMESPACE = uuid.UUID("6f1c2d3e-8a4b-4c5d-9e6f-a7b8c9d0e1f2")
+TAG_PREFIX = "slipway:"
+IN_FLIGHT = frozenset({"PENDING", "REGISTERED"})
+LIVE = frozenset({"PENDING", "REGISTERED", "DEPLOYING", "SUCCEEDED"})
+SUPPORTED_CONTROLLERS = frozenset({"ECS"})
+CLAIM_ATTEMPTS = 5
+STALE_CLAIM = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one target of one push ended in this invocation."""
+
+    status: Status
+    reason: str
+    rule: str | None = None
+    parameter: str | None = None
+    target: Target | None = None
+    service: Service | None = None
+    task_definition: str | None = None
+    previous_task_definition: str | None = None
+    deployment_id: str | None = None
+    rollout_id: str | None = None
+    error_code: str | None = None
+    retryable: bool = False
+    containers: tuple[str, ...] = ()
+
+    @property
+    def launch_type(self) -> str | None:
+        return self.service.launch_type if self.service else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A rollout that should happen: which containers change and the new revision's body."""
+
+    containers: tuple[str, ...]
+    body: dict[str, Any]
+    deployment_configuration: dict[str, Any]
+    tags: tuple[tuple[str, str], ...] = field(default=())
+
+
+def rollout_id(event_id: str, rule: str, key: str) -> str:
+    """A stable id for one event's rollout of one rule to one service (same on retries)."""
+    return str(uuid.uuid5(ROLLOUT_NAMESPACE, f"{event_id}|{rule}|{key}"))
+
+
+def image_repository(image: str) -> str:
+    """``registry/repository`` of an image reference, without tag or digest."""
+    name = image.split("@", 1)[0]
+    head, sep, tail = name.rpartition(":")
+    return head if sep and "/" not in tail else name
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference, if it names one."""
+    name = image.split("@", 1)[0]
+    head, sep, tail = name.rpartition(":")
+    return tail if sep and "/" not in tail else None
+
+
+def select_containers(taskdef: TaskDefinition, target: Target, push: Push) -> tuple[str, ...]:
+    """Containers the push updates; ValueError (ambiguous or unknown container) otherwise."""
+    names = [str(c.get("name")) for c in taskdef.containers]
+    if target.container:
+        if target.container not in names:
+            raise ValueError(
+                f'container "{target.container}" is not in task definition {taskdef.arn} (has: {", ".join(names)})'
+            )
+        return (target.container,)
+    from_repository = tuple(
+        str(c["name"]) for c in taskdef.containers if image_repository(str(c.get("image", ""))) == push.repository_uri
+    )
+    if from_repository:
+        return from_repository
+    if len(names) == 1:
+        return (names[0],)
+    raise ValueError(
+        f"ambiguous container: none of {', '.join(names)} runs an image from {push.repository_uri}; "
+        'name one with "container" in the rule target'
+    )
+
+
+def clone_with_image(taskdef: TaskDefinition, containers: tuple[str, ...], image: str) -> dict[str, Any]:
+    """The task definition body with only the given containers' image replaced."""
+    body = copy.deepcopy(taskdef.body)
+    for container in body.get("containerDefinitions", []):
+        if container.get("name") in containers:
+            container["image"] = image
+    return body
+
+
+def deployed_version(
+    taskdef: TaskDefinition, containers: tuple[str, ...], state: ServiceState | None, service: Service
+) -> tuple[Version | None, str | None]:
+    """The semantic version the service runs (or is being moved to by Slipway), and its tag."""
+    if state is not None and state.status in LIVE and state.tag:
+        if state.status in IN_FLIGHT or state.task_definition == service.task_definition:
+            return parse_version(state.tag), state.tag
+    tag = taskdef.tag(TAG_PREFIX + "tag")
+    if tag is None:
+        images = [str(c.get("image", "")) for c in taskdef.containers if c.get("name") in containers]
+        tag = next((t for t in (image_tag(i) for i in images) if t), None)
+    return (parse_version(tag), tag) if tag else (None, None)
+
+
+def runs_digest(taskdef: TaskDefinition, containers: tuple[str, ...], push: Push) -> bool:
+    images = [str(c.get("image", "")) for c in taskdef.containers if c.get("name") in containers]
+    return bool(images) and all(
+        i.endswith("@" + push.digest) and image_repository(i) == push.repository_uri for i in images
+    )
+
+
+def deployment_configuration(service: Service, rule: Rule) -> dict[str, Any]:
+    """The service's deployment configuration with the rule's circuit breaker and alarms."""
+    config = copy.deepcopy(service.deployment_configuration)
+    breaker = rule.spec.circuit_breaker
+    config["deploymentCircuitBreaker"] = {"enable": breaker.enable, "rollback": breaker.rollback}
+    if rule.spec.alarms:
+        config["alarms"] = {"alarmNames": list(rule.spec.alarms), "enable": True, "rollback": True}
+    return config
+
+
+def plan(
+    push: Push,
+    rule: Rule,
+    target: Target,
+    service: Service,
+    taskdef: TaskDefinition,
+    state: ServiceState | None,
+) -> Plan | Outcome:
+    """Decide what a push does to one service: a Plan to apply, or the Outcome that ends it."""
+    base = {"rule": rule.name, "parameter": rule.parameter, "target": target, "service": service}
+    base["previous_task_definition"] = service.task_definition
+    if service.deployment_controller not in SUPPORTED_CONTROLLERS:
+        return Outcome(
+            Status.ERROR,
+            f"unsupported deployment controller {service.deployment_controller}: "
+            "Slipway rolls out services that use the ECS (rolling update) controller",
+            error_code="UnsupportedDeploymentController",
+            **base,
+        )
+    try:
+        containers = select_containers(taskdef, target, push)
+    except ValueError as error:
+        code = "AmbiguousContainer" if "ambiguous" in str(error) else "ContainerNotFound"
+        return Outcome(Status.ERROR, str(error), error_code=code, **base)
+    base["containers"] = containers
+    if runs_digest(taskdef, containers, push):
+        return Outcome(Status.SKIPPED, f"already running {push.digest} in {', '.join(containers)}", **base)
+    if state is not None and state.digest == push.digest:
+        verb = "is being rolled out" if state.status in IN_FLIGHT else f"was rolled out ({state.status})"
+        label = f"tag {state.tag}" if state.tag else "a push"
+        return Outcome(
+            Status.SKIPPED, f"{push.digest} {verb} by {label}, rollout {state.rollout_id}", **base
+        )
+    downgrade = _downgrade(push, rule, taskdef, containers, state, service)
+    if downgrade:
+        return Outcome(Status.SKIPPED, downgrade, **base)
+    tags = (
+        ("repository", push.repository),
+        ("tag", push.tag or ""),
+        ("digest", push.digest),
+        ("rule", rule.name),
+        ("event-id", push.event_id),
+        ("rollout-id", rollout_id(push.event_id, rule.name, service.key)),
+    )
+    return Plan(
+        containers=containers,
+        body=clone_with_image(taskdef, containers, push.image),
+        deployment_configuration=deployment_configuration(service, rule),
+        tags=merge_tags(taskdef.tags, tags),
+    )
+
+
+def merge_tags(existing: tuple[tuple[str, str], ...], ours: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The revision's tags: the family's own (AWS-reserved ones dropped) plus Slipway's."""
+    ours_keyed = {TAG_PREFIX + k: v for k, v in ours if v}
+    kept = [(k, v) for k, v in existing if not k.lower().startswith("aws:") and k not in ours_keyed]
+    return tuple(kept) + tuple(ours_keyed.items())
+
+
+def _downgrade(
+    push: Push,
+    rule: Rule,
+    taskdef: TaskDefinition,
+    containers: tuple[str, ...],
+    state: ServiceState | None,
+    service: Service,
+) -> str | None:
+    if rule.spec.allow_downgrade or not push.tag:
+        return None
+    new = parse_version(push.tag)
+    current, current_tag = deployed_version(taskdef, containers, state, service)
+    if new is None or current is None or new.compare(current) >= 0:
+        return None
+    return f"downgrade {current} ({current_tag}) -> {new} ({push.tag}); set allow_downgrade to permit it"
+
+
+class TargetRollout:
+    """Applies the rollout of one push, under one rule, to one service."""
+
+    def __init__(
+        self,
+        ecs: Ecs,
+        store: Store,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+        refresh: Callable[[Target], tuple[Service, TaskDefinition]] | None = None,
+    ) -> None:
+        self._ecs = ecs
+        self._store = store
+        self._clock = clock
+        self._sleep = sleep
+        self._refresh = refresh
+
+    def run(self, push: Push, rule: Rule, target: Target, service: Service, taskdef: TaskDefinition) -> Outcome:
+        """Roll out, or explain why not; AWS errors become ERROR outcomes with their code."""
+        try:
+            return self._run(push, rule, target, service, taskdef)
+        except AwsError as error:
+            return Outcome(
+                Status.ERROR,
+                f"{error.operation} failed: {error.code}: {error.message}",
+                rule=rule.name,
+                parameter=rule.parameter,
+                target=target,
+                service=service,
+                previous_task_definition=service.task_definition,
+                error_code=error.code,
+                retryable=error.retryable,
+                rollout_id=rollout_id(push.event_id, rule.name, service.key),
+            )
+
+    def _run(self, push: Push, rule: Rule, target: Target, service: Service, taskdef: TaskDefinition) -> Outcome:
+        rid = rollout_id(push.event_id, rule.name, service.key)
+        for attempt in range(CLAIM_ATTEMPTS):
+            state = self._store.get_state(service.key)
+            if state is not None and state.rollout_id == rid:
+                return self._resume(push, rule, target, service, taskdef, state)
+            if state is not None and self._busy(state):
+                self._sleep(0.2 * 2**attempt)
+                service, taskdef = self._reread(target, service, taskdef)
+                continue
+            decision = plan(push, rule, target, service, taskdef, state)
+            if isinstance(decision, Outcome):
+                return decision
+            claim = ServiceState(
+                key=service.key,
+                generation=(state.generation if state else 0) + 1,
+                rollout_id=rid,
+                event_id=push.event_id,
+                digest=push.digest,
+                tag=push.tag,
+                status="PENDING",
+                claimed_at=self._clock(),
+                previous_task_definition=service.task_definition,
+            )
+            try:
+                self._store.put_state(claim, state.generation if state else None)
+            except ConditionFailed:
+                logger.info("lost the claim on a service, re-planning", extra={"service": service.key})
+                service, taskdef = self._reread(target, service, taskdef)
+                continue
+            return self._apply(push, rule, target, service, decision, claim, state)
+        return Outcome(
+            Status.ERROR,
+            f"service {service.key} stayed busy with other rollouts; the push will be retried",
+            rule=rule.name,
+            parameter=rule.parameter,
+            target=target,
+            service=service,
+            error_code="ServiceBusy",
+            retryable=True,
+            rollout_id=rid,
+        )
+
+    def _busy(self, state: ServiceState) -> bool:
+        return state.status in IN_FLIGHT and self._clock() - state.claimed_at < STALE_CLAIM
+
+    def _reread(self, target: Target, service: Service, taskdef: TaskDefinition) -> tuple[Service, TaskDefinition]:
+        return self._refresh(target) if self._refresh else (service, taskdef)
+
+    def _apply(
+        self,
+        push: Push,
+        rule: Rule,
+        target: Target,
+        service: Service,
+        decision: Plan,
+        claim: ServiceState,
+        previous: ServiceState | None,
+    ) -> Outcome:
+        try:
+            new_arn = self._ecs.register_task_definition(decision.body, decision.tags)
+        except AwsError as error:
+            if not error.retryable:
+                self._release(claim, previous)
+            raise
+        registered = claim.advance(status="REGISTERED", task_definition=new_arn)
+        self._store.put_state(registered, claim.generation)
+        return self._update(
+            push, rule, target, service, registered, decision.deployment_configuration, previous, decision.containers
+        )
+
+    def _update(
+        self,
+        push: Push,
+        rule: Rule,
+        target: Target,
+        service: Service,
+        state: ServiceState,
+        config: dict[str, Any],
+        previous: ServiceState | None,
+        containers: tuple[str, ...],
+    ) -> Outcome:
+        assert state.task_definition is not None
+        try:
+            updated = self._ecs.update_service(service.cluster_arn, service.name, state.task_definition, config)
+        except AwsError as error:
+            if not error.retryable:
+                self._release(state, previous)
+            raise
+        deployment = next((d for d in updated.deployments if d.task_definition == state.task_definition), None)
+        return self._record(push, rule, target, updated, state, deployment.id if deployment else None, containers)
+
+    def _record(
+        self,
+        push: Push,
+        rule: Rule,
+        target: Target,
+        service: Service,
+        state: ServiceState,
+        deployment_id: str | None,
+        containers: tuple[str, ...],
+    ) -> Outcome:
+        assert state.task_definition is not None
+        deploying = state.advance(status="DEPLOYING", deployment_id=deployment_id)
+        self._store.put_state(deploying, state.generation)
+        outcome = Outcome(
+            Status.DEPLOYING,
+            "UpdateService accepted the new revision",
+            rule=rule.name,
+            parameter=rule.parameter,
+            target=target,
+            service=service,
+            task_definition=state.task_definition,
+            previous_task_definition=state.previous_task_definition,
+            deployment_id=deployment_id,
+            rollout_id=state.rollout_id,
+            containers=containers,
+        )
+        self._store.put_rollout(to_rollout(push, outcome, self._clock()))
+        return outcome
+
+    def _resume(
+        self, push: Push, rule: Rule, target: Target, service: Service, taskdef: TaskDefinition, state: ServiceState
+    ) -> Outcome:
+        """Finish a rollout that an earlier attempt of this same event claimed."""
+        logger.info("resuming a rollout of an earlier attempt", extra={"status": state.status})
+        if state.status == "PENDING":
+            decision = plan(push, rule, target, service, taskdef, None)
+            if isinstance(decision, Outcome):
+                self._release(state, None)
+                return decision
+            return self._apply(push, rule, target, service, decision, state, None)
+        if state.status == "REGISTERED":
+            try:
+                containers = select_containers(taskdef, target, push)
+            except ValueError:
+                containers = ()
+            if service.task_definition == state.task_definition:
+                primary = service.primary()
+                deployment_id = primary.id if primary else None
+                return self._record(push, rule, target, service, state, deployment_id, containers)
+            config = deployment_configuration(service, rule)
+            return self._update(push, rule, target, service, state, config, None, containers)
+        return Outcome(
+            Status(state.status) if state.status in Status.__members__ else Status.DEPLOYING,
+            "UpdateService accepted the new revision",
+            rule=rule.name,
+            parameter=rule.parameter,
+            target=target,
+            service=service,
+            task_definition=state.task_definition,
+            previous_task_definition=state.previous_task_definition,
+            deployment_id=state.deployment_id,
+            rollout_id=state.rollout_id,
+        )
+
+    def _release(self, claim: ServiceState, previous: ServiceState | None) -> None:
+        """Give the service back after a rollout that cannot go on."""
+        try:
+            if previous is None:
+                self._store.delete_state(claim.key, claim.rollout_id)
+            else:
+                restored = ServiceState(**{**previous.__dict__, "generation": claim.generation + 1})
+                self._store.put_state(restored, claim.generation)
+        except ConditionFailed:
+            logger.warning("claim changed hands before release", extra={"service": claim.key})
+
+
+def to_rollout(push: Push, outcome: Outcome, now: datetime) -> Rollout:
+    """The history record of a rollout that UpdateService accepted."""
+    assert outcome.service is not None and outcome.task_definition is not None
+    return Rollout(
+        rollout_id=outcome.rollout_id or "",
+        key=outcome.service.key,
+        cluster=outcome.service.cluster_name,
+        service=outcome.service.name,
+        service_arn=outcome.service.arn,
+        repository=push.repository,
+        tag=push.tag,
+        digest=push.digest,
+        image=push.image,
+        rule=outcome.rule or "",
+        launch_type=outcome.service.launch_type,
+        task_definition=outcome.task_definition,
+        previous_task_definition=outcome.previous_task_definition,
+        deployment_id=outcome.deployment_id,
+        status=outcome.status.value,
+        reason=outcome.reason,
+        started_at=now,
+        event_id=push.event_id,
+        containers=outcome.containers,
+    )

@@ -1,0 +1,248 @@
+"""Deployment rules: their format, their validation and how a pushed tag is matched.
+
+One rule is one Parameter Store parameter ``{rules_path}/{repository}/{rule}`` whose
+value is a JSON object. Everything here is pure: no boto3, no I/O, so the deploy
+function, the rule-change checker and the ``slipway`` CLI validate a rule with the
+very same code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from slipway.versions import RangeError, VersionRange, parse_range, parse_version
+
+MAX_RULE_BYTES = 8192  # Parameter Store's advanced-tier limit; standard is 4 KB.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}"
+_CLUSTER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):cluster/(?P<name>" + _NAME + r")$"
+)
+_NAME_RE = re.compile(r"^" + _NAME + r"$")
+
+
+class RuleInvalid(ValueError):
+    """A rule that cannot be used; ``problems`` lists each one as ``path: message``."""
+
+    def __init__(self, parameter: str, problems: list[str]) -> None:
+        self.parameter = parameter
+        self.problems = problems
+        super().__init__(f"rule {parameter} is invalid: " + "; ".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class Target(_Strict):
+    """One ECS service a rule deploys to; ``container`` narrows which container changes."""
+
+    cluster: str = Field(min_length=1)
+    service: str = Field(min_length=1)
+    container: str | None = None
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_name_or_arn(cls, value: str) -> str:
+        if value.startswith("arn:"):
+            if not _CLUSTER_ARN.match(value):
+                raise ValueError(f"{value!r} is not an ECS cluster ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME)")
+        elif not _NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not a cluster name (letters, digits, '-' and '_', up to 255)")
+        return value
+
+    @field_validator("service", "container")
+    @classmethod
+    def _ecs_name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not a valid name (letters, digits, '-' and '_', up to 255)")
+        return value
+
+    @property
+    def cluster_name(self) -> str:
+        match = _CLUSTER_ARN.match(self.cluster)
+        return match.group("name") if match else self.cluster
+
+    @property
+    def cluster_account(self) -> str | None:
+        match = _CLUSTER_ARN.match(self.cluster)
+        return match.group("account") if match else None
+
+    @property
+    def cluster_region(self) -> str | None:
+        match = _CLUSTER_ARN.match(self.cluster)
+        return match.group("region") if match else None
+
+    @property
+    def key(self) -> str:
+        """``cluster/service`` with the cluster's name: how people and history refer to it."""
+        return f"{self.cluster_name}/{self.service}"
+
+
+class CircuitBreaker(_Strict):
+    """ECS's deployment circuit breaker, passed to UpdateService as given."""
+
+    enable: bool = True
+    rollback: bool = True
+
+
+class RuleSpec(_Strict):
+    """The JSON value of a rule parameter. Unknown keys are errors, never ignored."""
+
+    targets: Annotated[list[Target], Field(min_length=1)]
+    tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(min_length=1)] | None = None
+    semver: str | None = None
+    enabled: bool = True
+    allow_downgrade: bool = False
+    circuit_breaker: CircuitBreaker = CircuitBreaker()
+    alarms: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]], Field(max_length=10)] | None = None
+
+    @field_validator("semver")
+    @classmethod
+    def _semver_range(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_range(value)
+            except RangeError as error:
+                raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("targets")
+    @classmethod
+    def _distinct_targets(cls, value: list[Target]) -> list[Target]:
+        seen: set[tuple[str, str]] = set()
+        for target in value:
+            key = (target.cluster_name, target.service)
+            if key in seen:
+                raise ValueError(f"target {target.key} is listed twice")
+            seen.add(key)
+        return value
+
+
+@dataclass(frozen=True)
+class Match:
+    """Whether a tag is selected by a rule, and in words why or why not."""
+
+    matched: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validated rule, addressed by its repository and name."""
+
+    repository: str
+    name: str
+    parameter: str
+    spec: RuleSpec
+    version: int | None = None
+
+    @property
+    def semver_range(self) -> VersionRange | None:
+        return parse_range(self.spec.semver) if self.spec.semver else None
+
+    def match(self, tag: str) -> Match:
+        """Does a pushed tag select this rule? Globs first, then the semver range."""
+        spec = self.spec
+        if spec.tags is not None:
+            hit = next((p for p in spec.tags if fnmatch.fnmatchcase(tag, p)), None)
+            if hit is None:
+                patterns = ", ".join(repr(p) for p in spec.tags)
+                return Match(False, f"tag {tag!r} matches none of {patterns}")
+        version_range = self.semver_range
+        if version_range is not None:
+            version = parse_version(tag)
+            if version is None:
+                return Match(False, f"tag {tag!r} is not a semantic version (semver {spec.semver!r})")
+            if not version_range.contains(version):
+                return Match(False, f"version {version} is outside semver range {spec.semver!r}")
+        return Match(True, "tag matches" if spec.tags or spec.semver else "rule takes any tag")
+
+
+def rule_parameter(rules_path: str, repository: str, name: str) -> str:
+    """The Parameter Store name of a rule."""
+    return f"{rules_path.rstrip('/')}/{repository}/{name}"
+
+
+def split_parameter(rules_path: str, parameter: str) -> tuple[str, str]:
+    """``(repository, rule)`` from a rule's parameter name; ValueError outside ``rules_path``."""
+    prefix = rules_path.rstrip("/") + "/"
+    if not parameter.startswith(prefix):
+        raise ValueError(f"{parameter} is not under {rules_path}")
+    repository, _, name = parameter[len(prefix) :].rpartition("/")
+    if not repository or not name:
+        raise ValueError(f"{parameter} is not {prefix}REPOSITORY/RULE")
+    return repository, name
+
+
+def parse_rule(repository: str, name: str, parameter: str, value: str, version: int | None = None) -> Rule:
+    """Validate a rule's raw value; raise RuleInvalid listing every problem found."""
+    if len(value.encode()) > MAX_RULE_BYTES:
+        raise RuleInvalid(parameter, [f"$: rule is {len(value.encode())} bytes, more than {MAX_RULE_BYTES}"])
+    try:
+        document = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise RuleInvalid(parameter, [f"$: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"])
+    return Rule(repository, name, parameter, validate_spec(parameter, document), version)
+
+
+def validate_spec(parameter: str, document: Any) -> RuleSpec:
+    """The RuleSpec a decoded JSON document describes, or RuleInvalid with each problem."""
+    if not isinstance(document, dict):
+        raise RuleInvalid(parameter, [f"$: a rule is a JSON object, not {type(document).__name__}"])
+    try:
+        return RuleSpec.model_validate(document)
+    except ValidationError as error:
+        raise RuleInvalid(parameter, [_describe(e, document) for e in error.errors()]) from None
+
+
+def _describe(error: Any, document: dict[str, Any]) -> str:
+    location = [part for part in error["loc"] if not (isinstance(part, str) and "[" in part)]
+    path = _json_path(location)
+    if error["type"] == "extra_forbidden":
+        key = str(location[-1])
+        known = _known_keys(location[:-1])
+        suggestion = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f' (did you mean "{suggestion[0]}"?)' if suggestion else f" (known keys: {', '.join(known)})"
+        parent = _json_path(location[:-1])
+        return f'{parent}: unknown key "{key}"{hint}'
+    if error["type"] == "missing":
+        return f"{path}: required"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{path}: {message}"
+
+
+def _known_keys(location: list[Any]) -> list[str]:
+    model: type[BaseModel] = RuleSpec
+    for part in location:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        inner = _model_of(field.annotation) if field else None
+        if inner is None:
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _json_path(location: list[Any]) -> str:
+    path = "$" if not location else ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path

@@ -1,0 +1,43 @@
+"""Function settings, read once from the environment the template sets."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    """Everything a Slipway function needs to know about its stack."""
+
+    rules_path: str = "/slipway/rules"
+    topic_arn: str = ""
+    table_name: str = ""
+    rules_cache_seconds: int = Field(default=30, ge=0)
+    max_concurrency: int = Field(default=16, ge=1, le=64)
+    idempotency_hours: int = Field(default=48, ge=1)
+    history_retention_days: int = Field(default=90, ge=1)
+    deployment_timeout_minutes: int = Field(default=30, ge=1)
+    allowed_clusters: tuple[str, ...] = ("*",)
+    allow_foreign_pushes: bool = False
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        for field in cls.model_fields:
+            raw = env.get(f"SLIPWAY_{field.upper()}")
+            if raw is None:
+                continue
+            if field == "allowed_clusters":
+                values[field] = tuple(part.strip() for part in raw.split(",") if part.strip()) or ("*",)
+            else:
+                values[field] = raw
+        return cls.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The settings of this process (cached: the environment does not change)."""
+    return Settings.from_environ()

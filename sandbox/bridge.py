@@ -1,0 +1,117 @@
+"""Bridges over moto's known gaps, so the sandbox behaves as AWS does.
+
+- moto emits no ``ECR Image Action`` events: ``ecr_push_event`` builds the event ECR
+  would send for a push.
+- EventBridge deliveries from moto lack ``account``: ``restore_account`` puts it back.
+- moto's UpdateService never starts a new deployment: ``install_ecs_deployments``
+  makes it create a PRIMARY deployment for a new task definition (the old one turns
+  ACTIVE), as ECS does; ``settle`` and friends move deployments the way ECS would
+  after the events the tracking tests send.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.core.utils import utcnow
+from moto.ecs import models as ecs_models
+from moto.moto_api._internal import mock_random
+
+_installed = threading.Lock()
+_original_update_service = ecs_models.EC2ContainerServiceBackend.update_service
+
+
+def _new_deployment_id() -> str:
+    return f"ecs-svc/{mock_random.randint(10**18, 10**19 - 1)}"
+
+
+def _update_service(self: Any, service_properties: dict[str, Any]) -> Any:
+    cluster = service_properties.get("cluster", "default")
+    name = str(service_properties.get("service", "")).split("/")[-1]
+    before = self._get_service(cluster, name).task_definition
+    service = _original_update_service(self, service_properties)
+    new_definition = self.describe_task_definition(service.task_definition).arn
+    service.task_definition = new_definition
+    if new_definition != _arn_of(self, before) and service.deployments:
+        now = utcnow()
+        for deployment in service.deployments:
+            if deployment.get("status") == "PRIMARY":
+                deployment["status"] = "ACTIVE"
+                deployment["updatedAt"] = now
+        template = dict(service.deployments[0])
+        deployment_id = _new_deployment_id()
+        template.update(
+            {
+                "id": deployment_id,
+                "status": "PRIMARY",
+                "taskDefinition": new_definition,
+                "runningCount": 0,
+                "pendingCount": service.desired_count,
+                "createdAt": now,
+                "updatedAt": now,
+                "rolloutState": "IN_PROGRESS",
+                "rolloutStateReason": f"ECS deployment {deployment_id} in progress.",
+            }
+        )
+        service.deployments.insert(0, template)
+    return service
+
+
+def _arn_of(backend: Any, task_definition: str) -> str:
+    try:
+        return str(backend.describe_task_definition(task_definition).arn)
+    except Exception:  # noqa: BLE001 - a deregistered definition simply differs
+        return task_definition
+
+
+def install_ecs_deployments() -> None:
+    """Make moto's UpdateService start a deployment as ECS does (idempotent)."""
+    with _installed:
+        ecs_models.EC2ContainerServiceBackend.update_service = _update_service  # type: ignore[method-assign]
+
+
+def ecs_backend(account: str, region: str) -> Any:
+    return ecs_models.ecs_backends[account][region]
+
+
+def ecr_push_event(
+    repository: str,
+    digest: str,
+    tag: str | None,
+    *,
+    account: str = "123456789012",
+    region: str = "eu-west-1",
+    result: str = "SUCCESS",
+    action: str = "PUSH",
+    event_id: str | None = None,
+    when: datetime | None = None,
+) -> dict[str, Any]:
+    """The ``ECR Image Action`` event ECR emits for a push (moto emits none)."""
+    detail: dict[str, Any] = {
+        "result": result,
+        "repository-name": repository,
+        "image-digest": digest,
+        "action-type": action,
+        "manifest-media-type": "application/vnd.docker.distribution.manifest.v2+json",
+    }
+    if tag is not None:
+        detail["image-tag"] = tag
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "ECR Image Action",
+        "source": "aws.ecr",
+        "account": account,
+        "time": (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:ecr:{region}:{account}:repository/{repository}"],
+        "detail": detail,
+    }
+
+
+def restore_account(delivered: dict[str, Any], account: str) -> dict[str, Any]:
+    """An EventBridge delivery as AWS makes it: moto's lacks the ``account`` field."""
+    return {**delivered, "account": delivered.get("account") or account}

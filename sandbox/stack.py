@@ -1,0 +1,248 @@
+"""A Slipway stack and the ECS/ECR world around it, in moto.
+
+Used in-process under ``mock_aws`` by the tests, and against a moto server on
+127.0.0.1 by the demo: the code is the same, only the endpoint differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from sandbox import bridge
+from sandbox import template as tpl
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+
+
+@dataclass
+class LambdaContext:
+    """The parts of a Lambda context that Powertools and Slipway read."""
+
+    function_name: str = "slipway-deploy"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:slipway-deploy"
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/slipway-deploy"
+    log_stream_name: str = "sandbox"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
+@dataclass
+class Stack:
+    """Names and ARNs of the sandbox stack's resources."""
+
+    table: str
+    topic_arn: str
+    subscriber_url: str
+    dead_letter_url: str
+    router_url: str
+    rules_path: str
+
+    def environment(self) -> dict[str, str]:
+        """The functions' SLIPWAY_* environment, as template.yaml's Globals sets it."""
+        defaults = {
+            "SLIPWAY_RULES_PATH": self.rules_path,
+            "SLIPWAY_TOPIC_ARN": self.topic_arn,
+            "SLIPWAY_TABLE_NAME": self.table,
+            "SLIPWAY_HISTORY_RETENTION_DAYS": tpl.parameter_default("HistoryRetentionDays"),
+            "SLIPWAY_DEPLOYMENT_TIMEOUT_MINUTES": tpl.parameter_default("DeploymentTimeoutMinutes"),
+            "SLIPWAY_ALLOWED_CLUSTERS": tpl.parameter_default("AllowedClusters"),
+            "SLIPWAY_ALLOW_FOREIGN_PUSHES": tpl.parameter_default("AllowForeignPushes"),
+        }
+        expected = {k for k in tpl.function_environment() if k.startswith("SLIPWAY_")}
+        missing = expected - set(defaults)
+        if missing:
+            raise ValueError(f"sandbox does not set {sorted(missing)} that template.yaml passes to functions")
+        return {**defaults, "POWERTOOLS_SERVICE_NAME": "slipway", "AWS_REGION": REGION}
+
+
+class World:
+    """Clients and helpers for one sandbox account and region."""
+
+    def __init__(self, region: str = REGION, account: str = ACCOUNT) -> None:
+        self.region = region
+        self.account = account
+        session = boto3.session.Session(region_name=region)
+        self.ecs = session.client("ecs")
+        self.ecr = session.client("ecr")
+        self.ssm = session.client("ssm")
+        self.sns = session.client("sns")
+        self.sqs = session.client("sqs")
+        self.events = session.client("events")
+        self.dynamodb = session.client("dynamodb")
+        self.iam = session.client("iam")
+        self.stack: Stack | None = None
+        bridge.install_ecs_deployments()
+
+    # -- the stack, from template.yaml ---------------------------------------
+    def deploy_stack(self, name: str = "slipway") -> Stack:
+        table = f"{name}-table"
+        self.dynamodb.create_table(TableName=table, **tpl.table_definition())
+        self.dynamodb.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"AttributeName": tpl.ttl_attribute(), "Enabled": True}
+        )
+        topic_arn = self.sns.create_topic(Name=f"{name}-notifications")["TopicArn"]
+        subscriber_url = self.queue(f"{name}-subscriber")
+        self.subscribe(topic_arn, subscriber_url)
+        dead_letter_url = self.queue(f"{name}-dlq")
+        router_url = self.queue(f"{name}-deploy-events")
+        self.route_rule(f"{name}-ecr-push", tpl.event_pattern("DeployFunction", "EcrPush"), router_url)
+        self.stack = Stack(
+            table=table,
+            topic_arn=topic_arn,
+            subscriber_url=subscriber_url,
+            dead_letter_url=dead_letter_url,
+            router_url=router_url,
+            rules_path=tpl.parameter_default("RulesPath"),
+        )
+        return self.stack
+
+    def queue(self, name: str) -> str:
+        return str(self.sqs.create_queue(QueueName=name)["QueueUrl"])
+
+    def queue_arn(self, url: str) -> str:
+        return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+    def subscribe(self, topic_arn: str, queue_url: str, filter_policy: dict[str, Any] | None = None) -> str:
+        attributes = {"FilterPolicy": json.dumps(filter_policy)} if filter_policy else {}
+        response = self.sns.subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=self.queue_arn(queue_url), Attributes=attributes
+        )
+        return str(response["SubscriptionArn"])
+
+    def route_rule(self, name: str, pattern: dict[str, Any], queue_url: str) -> None:
+        self.events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+        self.events.put_targets(Rule=name, Targets=[{"Id": "sandbox", "Arn": self.queue_arn(queue_url)}])
+
+    # -- what ECR and EventBridge would do --------------------------------------
+    def create_repository(self, name: str) -> str:
+        return str(self.ecr.create_repository(repositoryName=name)["repository"]["repositoryUri"])
+
+    def push_image(self, repository: str, tag: str, content: str | None = None) -> str:
+        """PutImage of a fresh manifest; returns the image digest ECR computed."""
+        layer = hashlib.sha256((content or f"{repository}:{tag}:{uuid.uuid4()}").encode()).hexdigest()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": f"sha256:{layer}"},
+                "layers": [
+                    {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1, "digest": f"sha256:{layer}"}
+                ],
+            }
+        )
+        image = self.ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)["image"]
+        return str(image["imageId"]["imageDigest"])
+
+    def push_event(self, repository: str, digest: str, tag: str | None, **kwargs: Any) -> dict[str, Any]:
+        kwargs.setdefault("account", self.account)
+        kwargs.setdefault("region", self.region)
+        return bridge.ecr_push_event(repository, digest, tag, **kwargs)
+
+    def route(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Put an event on the default bus; return what the template's rule delivers."""
+        assert self.stack is not None
+        entry = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": event.get("resources", []),
+        }
+        response = self.events.put_events(Entries=[entry])
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"PutEvents failed: {response['Entries']}")
+        delivered = []
+        for message in self.drain(self.stack.router_url):
+            body = json.loads(message["Body"])
+            body["id"] = event["id"]  # keep the id ECR gave the event, for idempotency checks
+            delivered.append(bridge.restore_account(body, self.account))
+        return delivered
+
+    def drain(self, queue_url: str) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            messages.extend(batch)
+            self.sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+
+    def notifications(self, queue_url: str | None = None) -> list[dict[str, Any]]:
+        """SNS messages a subscriber queue received: Subject, attributes and parsed Message."""
+        assert self.stack is not None
+        received = []
+        for message in self.drain(queue_url or self.stack.subscriber_url):
+            envelope = json.loads(message["Body"])
+            received.append(
+                {
+                    "subject": envelope.get("Subject"),
+                    "attributes": {k: v["Value"] for k, v in (envelope.get("MessageAttributes") or {}).items()},
+                    "attribute_types": {k: v["Type"] for k, v in (envelope.get("MessageAttributes") or {}).items()},
+                    "message": json.loads(envelope["Message"]),
+                }
+            )
+        return received
+
+    # -- ECS -------------------------------------------------------------------
+    def image_uri(self, repository: str, reference: str) -> str:
+        sep = "@" if reference.startswith("sha256:") else ":"
+        return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{repository}{sep}{reference}"
+
+    def cluster(self, name: str, capacity_providers: list[str] | None = None) -> str:
+        kwargs: dict[str, Any] = {"clusterName": name}
+        if capacity_providers:
+            kwargs["capacityProviders"] = capacity_providers
+        return str(self.ecs.create_cluster(**kwargs)["cluster"]["clusterArn"])
+
+    def task_definition(self, family: str, containers: list[dict[str, Any]], **extra: Any) -> str:
+        for container in containers:
+            container.setdefault("memory", 256)
+            container.setdefault("essential", container is containers[0])
+        response = self.ecs.register_task_definition(family=family, containerDefinitions=containers, **extra)
+        return str(response["taskDefinition"]["taskDefinitionArn"])
+
+    def service(self, cluster: str, name: str, task_definition: str, **extra: Any) -> dict[str, Any]:
+        extra.setdefault("desiredCount", 2)
+        response = self.ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=task_definition, **extra)
+        return dict(response["service"])
+
+    def describe_service(self, cluster: str, name: str) -> dict[str, Any]:
+        return dict(self.ecs.describe_services(cluster=cluster, services=[name])["services"][0])
+
+    def running_task_definition(self, cluster: str, name: str) -> dict[str, Any]:
+        arn = self.describe_service(cluster, name)["taskDefinition"]
+        response = self.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        return {**response["taskDefinition"], "tags": response.get("tags", [])}
+
+    def images(self, cluster: str, name: str) -> dict[str, str]:
+        definition = self.running_task_definition(cluster, name)
+        return {c["name"]: c["image"] for c in definition["containerDefinitions"]}
+
+    # -- rules -----------------------------------------------------------------
+    def put_rule(self, repository: str, name: str, rule: dict[str, Any] | str, secure: bool = False) -> str:
+        assert self.stack is not None
+        parameter = f"{self.stack.rules_path}/{repository}/{name}"
+        value = rule if isinstance(rule, str) else json.dumps(rule)
+        self.ssm.put_parameter(Name=parameter, Value=value, Type="SecureString" if secure else "String", Overwrite=True)
+        return parameter
+
+
+def apply_environment(stack: Stack) -> None:
+    """Point this process's Slipway functions at the sandbox stack."""
+    os.environ.update(stack.environment())

@@ -1,0 +1,63 @@
+"""Read template.yaml, so sandbox resources cannot drift from the real stack."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode_str
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+@lru_cache(maxsize=1)
+def template() -> dict[str, Any]:
+    decoded, problems = decode_str(TEMPLATE.read_text())
+    if problems or decoded is None:
+        raise ValueError(f"cannot read {TEMPLATE}: {problems}")
+    return _plain(decoded)
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def resource(name: str) -> dict[str, Any]:
+    return dict(template()["Resources"][name]["Properties"])
+
+
+def parameter_default(name: str) -> str:
+    return str(template()["Parameters"][name]["Default"])
+
+
+def event_pattern(function: str, event: str) -> dict[str, Any]:
+    """The EventBridge pattern of a function's event source, exactly as the template has it."""
+    return dict(resource(function)["Events"][event]["Properties"]["Pattern"])
+
+
+def table_definition() -> dict[str, Any]:
+    """CreateTable arguments for the Slipway table, from its template resource."""
+    props = resource("SlipwayTable")
+    definition = {
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props["BillingMode"],
+    }
+    if "GlobalSecondaryIndexes" in props:
+        definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    return definition
+
+
+def ttl_attribute() -> str:
+    return str(resource("SlipwayTable")["TimeToLiveSpecification"]["AttributeName"])
+
+
+def function_environment() -> dict[str, Any]:
+    return dict(template()["Globals"]["Function"]["Environment"]["Variables"])
