@@ -3,6 +3,8 @@
 - moto emits no ``ECR Image Action`` events: ``ecr_push_event`` builds the event ECR
   would send for a push.
 - EventBridge deliveries from moto lack ``account``: ``restore_account`` puts it back.
+- moto's CreateService drops ``capacityProviderStrategy`` and forces ``launchType``
+  EC2: ``install_ecs_deployments`` keeps the strategy and leaves the launch type unset.
 - moto's UpdateService never starts a new deployment: ``install_ecs_deployments``
   makes it create a PRIMARY deployment for a new task definition (the old one turns
   ACTIVE), as ECS does; ``settle`` and friends move deployments the way ECS would
@@ -18,10 +20,12 @@ from typing import Any
 
 from moto.core.utils import utcnow
 from moto.ecs import models as ecs_models
+from moto.ecs import responses as ecs_responses
 from moto.moto_api._internal import mock_random
 
 _installed = threading.Lock()
 _original_update_service = ecs_models.EC2ContainerServiceBackend.update_service
+_original_create_service = ecs_responses.EC2ContainerServiceResponse.create_service
 
 
 def _new_deployment_id() -> str:
@@ -67,10 +71,28 @@ def _arn_of(backend: Any, task_definition: str) -> str:
         return task_definition
 
 
+def _create_service(self: Any) -> Any:
+    """CreateService that keeps a capacity provider strategy, as ECS does (moto drops it).
+
+    ECS leaves ``launchType`` unset on a service placed by capacity providers.
+    """
+    result = _original_create_service(self)
+    strategy = self._get_param("capacityProviderStrategy")
+    if strategy:
+        service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+        service.capacity_provider_strategy = strategy
+        service.launch_type = None
+        for deployment in service.deployments:
+            deployment.pop("launchType", None)
+            deployment["capacityProviderStrategy"] = strategy
+    return result
+
+
 def install_ecs_deployments() -> None:
-    """Make moto's UpdateService start a deployment as ECS does (idempotent)."""
+    """Make moto's ECS services deploy as ECS does (idempotent)."""
     with _installed:
         ecs_models.EC2ContainerServiceBackend.update_service = _update_service  # type: ignore[method-assign]
+        ecs_responses.EC2ContainerServiceResponse.create_service = _create_service  # type: ignore[method-assign]
 
 
 def ecs_backend(account: str, region: str) -> Any:

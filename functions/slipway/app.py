@@ -13,29 +13,36 @@ from slipway.settings import Settings, settings
 
 
 class App:
-    """Adapters and domain services for one process."""
+    """Adapters and domain services for one process.
 
-    def __init__(self, config: Settings | None = None) -> None:
+    ``session`` is the boto3 session every client comes from: tests pass one with
+    botocore event handlers registered, to count calls or inject faults.
+    """
+
+    def __init__(self, config: Settings | None = None, session: Any = None) -> None:
         self.settings = config or settings()
+        self.session = session
+
+    def client(self, service: str) -> Any:
+        from slipway.aws.clients import client
+
+        return client(service, session=self.session, pool=self.settings.max_concurrency + 4)
 
     @cached_property
     def ecs(self) -> Any:
         from slipway.aws.ecs import EcsAdapter
-        from slipway.aws.clients import client
 
-        return EcsAdapter(client("ecs", pool=self.settings.max_concurrency + 4))
+        return EcsAdapter(self.client("ecs"))
 
     @cached_property
     def rules(self) -> Any:
         from slipway.aws.ssm import ParameterStoreRules
 
-        return ParameterStoreRules(self.settings.rules_path, self.settings.rules_cache_seconds)
+        return ParameterStoreRules(self.settings.rules_path, self.settings.rules_cache_seconds, self.client("ssm"))
 
     @cached_property
     def dynamodb(self) -> Any:
-        from slipway.aws.clients import client
-
-        return client("dynamodb", pool=self.settings.max_concurrency + 4)
+        return self.client("dynamodb")
 
     @cached_property
     def store(self) -> Any:
@@ -47,7 +54,7 @@ class App:
     def notifier(self) -> Any:
         from slipway.aws.sns import SnsNotifier
 
-        return SnsNotifier(self.settings.topic_arn)
+        return SnsNotifier(self.settings.topic_arn, self.client("sns"))
 
     @cached_property
     def deployer(self) -> Any:
@@ -86,6 +93,13 @@ def app() -> App:
     if _app is None:
         _app = App()
     return _app
+
+
+def use(instance: App) -> App:
+    """Make ``instance`` this process's App (tests: a session with hooks, fixed settings)."""
+    global _app
+    _app = instance
+    return instance
 
 
 def reset() -> None:

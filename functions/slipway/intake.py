@@ -47,11 +47,18 @@ def rejection_notice(event: Any, problem: Exception) -> Notification:
     """A notification for an event that cannot be deployed (status ERROR or IGNORED)."""
     event = event if isinstance(event, dict) else {}
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
-    is_ecr_push = event.get("source") == "aws.ecr" and detail.get("action-type", "PUSH") == "PUSH"
+    is_ecr_push = (
+        event.get("source") == "aws.ecr"
+        and detail.get("action-type", "PUSH") == "PUSH"
+        and detail.get("result", "SUCCESS") == "SUCCESS"
+    )
     if isinstance(problem, PushRejected):
         status, reason = ("IGNORED" if problem.ignored else "ERROR"), problem.reason
     elif isinstance(problem, ValidationError) and is_ecr_push:
         status, reason = "ERROR", "malformed ECR push event: " + describe_validation(problem)
+    elif event.get("source") == "aws.ecr" and isinstance(problem, ValidationError):
+        status = "IGNORED"
+        reason = f"ECR {detail.get('action-type')} with result {detail.get('result')} is not a push to deploy"
     else:
         status = "IGNORED"
         reason = f"not an ECR push event (source {event.get('source')!r}, detail-type {event.get('detail-type')!r})"

@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from sandbox.stack import LambdaContext, World, apply_environment
+from sandbox.faults import Faults
+from sandbox.stack import LambdaContext, World
 
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """A moto account with the Slipway stack (table, topic, subscriber, routing rule)."""
     with mock_aws():
         w = World()
         stack = w.deploy_stack()
@@ -22,7 +24,17 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 @pytest.fixture
-def deploy(world: World) -> Any:
+def faults(world: World) -> Faults:
+    """Every Slipway client goes through this hook: it counts calls and injects faults."""
+    from slipway import app
+
+    hook = Faults()
+    app.use(app.App(session=hook.session()))
+    return hook
+
+
+@pytest.fixture
+def deploy(faults: Faults) -> Any:
     """Invoke the real deploy handler with an event, as Lambda would."""
     from slipway.handlers import deploy as handler
 
@@ -32,4 +44,9 @@ def deploy(world: World) -> Any:
     return invoke
 
 
-__all__ = ["apply_environment"]
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep botocore's retry logic but skip its sleeps, so retry tests stay fast."""
+    import botocore.retries.standard as standard
+
+    monkeypatch.setattr(standard.RetryPolicy, "compute_retry_delay", lambda self, context: 0)

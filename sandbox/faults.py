@@ -1,0 +1,97 @@
+"""Count AWS calls and inject faults through botocore's ``before-send`` event.
+
+The handler answers a request in place of the service, so botocore parses the
+fault exactly as it would parse AWS's and its real retry logic runs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+
+# Services whose errors come back as XML (query protocol) rather than JSON.
+_QUERY_PROTOCOL = {"sns", "iam", "sts", "cloudformation"}
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An error response: HTTP status, AWS error code and message (or a raised exception)."""
+
+    code: str
+    status: int = 400
+    message: str = "injected by the test"
+    exception: Callable[[], BaseException] | None = None
+    after_send: bool = False
+
+
+def _response(service: str, fault: Fault) -> AWSResponse:
+    if service in _QUERY_PROTOCOL:
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code>"
+            f"<Message>{fault.message}</Message></Error><RequestId>x</RequestId></ErrorResponse>"
+        ).encode()
+        headers = {"Content-Type": "text/xml"}
+    else:
+        body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-query-error": f"{fault.code};Sender"}
+    return AWSResponse("https://fault.invalid", fault.status, headers, _Raw(body))
+
+
+class Faults:
+    """A botocore hook: counts every call and answers planned ones with faults."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._planned: dict[str, deque[Fault]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self.sent_after: Counter[str] = Counter()
+
+    def fail(self, operation: str, fault: Fault, times: int = 1) -> Faults:
+        """Answer the next ``times`` calls of ``service.Operation`` with ``fault``."""
+        with self._lock:
+            self._planned[operation].extend([fault] * times)
+        return self
+
+    def count(self, prefix: str = "") -> int:
+        return sum(n for op, n in self.calls.items() if op.startswith(prefix))
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    def before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+        _, service, operation = event_name.split(".", 2)
+        key = f"{service}.{operation}"
+        with self._lock:
+            self.calls[key] += 1
+            planned = self._planned.get(key)
+            fault = planned.popleft() if planned else None
+        if fault is None:
+            return None
+        if fault.exception is not None:
+            raise fault.exception()
+        # Every before-send handler runs; pointing the request nowhere keeps moto's
+        # in-process handler from executing it, as AWS would not have.
+        request.url = "https://fault.invalid/"
+        return _response(service, fault)
+
+    def session(self, region: str = "eu-west-1") -> boto3.session.Session:
+        """A boto3 session whose clients go through this hook (registered before moto's)."""
+        session = boto3.session.Session(region_name=region)
+        session.events.register_first("before-send", self.before_send)
+        return session
