@@ -69,7 +69,15 @@ class App:
             max_concurrency=self.settings.max_concurrency,
             allowed_clusters=self.settings.allowed_clusters,
             count=count,
+            tracker=self.tracker,
         )
+
+    @cached_property
+    def tracker(self) -> Any:
+        from slipway.telemetry import count
+        from slipway.tracking import Tracker
+
+        return Tracker(self.ecs, self.store, self.notifier, count=count)
 
     @cached_property
     def idempotency(self) -> Any:

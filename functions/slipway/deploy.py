@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
 
@@ -113,6 +113,7 @@ class Deployer:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         count: Count = lambda name, value: None,
         sleep: Callable[[float], None] | None = None,
+        tracker: Any = None,
     ) -> None:
         self._ecs = ecs
         self._rules = rules
@@ -122,6 +123,7 @@ class Deployer:
         self._allowed = allowed_clusters
         self._clock = clock
         self._count = count
+        self._tracker = tracker
         extra = {"sleep": sleep} if sleep else {}
         self._rollout = TargetRollout(ecs, store, clock=clock, refresh=self._refresh, **extra)
 
@@ -142,7 +144,20 @@ class Deployer:
             return report
         report.outcomes.extend(self._roll_out(push, selected))
         self._report(push, report)
+        self._supersede(push, report)
         return report
+
+    def _supersede(self, push: Push, report: PushReport) -> None:
+        """Close the rollouts that this push's rollouts replaced before they finished."""
+        if self._tracker is None:
+            return
+        for outcome in report.outcomes:
+            if not outcome.supersedes:
+                continue
+            try:
+                self._tracker.supersede(outcome.supersedes, f"replaced by rollout {outcome.rollout_id} of {push.label}")
+            except AwsError as error:
+                report.notification_failures.append(f"SUPERSEDED {outcome.supersedes}: {error}")
 
     def _select(self, push: Push, rules: list[Rule], report: PushReport) -> list[tuple[Rule, Target]]:
         assert push.tag is not None

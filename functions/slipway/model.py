@@ -67,6 +67,10 @@ class Deployment:
     task_definition: str
     rollout_state: str | None = None
     rollout_state_reason: str | None = None
+    desired_count: int = 0
+    running_count: int = 0
+    pending_count: int = 0
+    failed_tasks: int = 0
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,14 @@ class Rollout:
     rolled_back_to: str | None = None
     stopped_reasons: tuple[str, ...] = ()
     initiated_by: str | None = None
+    rollback_deployment_id: str | None = None
+    expects_rollback: bool = False
+
+    @property
+    def duration_seconds(self) -> int | None:
+        if self.finished_at is None:
+            return None
+        return max(0, int((self.finished_at - self.started_at).total_seconds()))
 
     def with_status(self, status: str, reason: str, **changes: Any) -> Rollout:
         return replace(self, status=status, reason=reason, **changes)

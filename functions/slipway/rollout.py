@@ -13,7 +13,7 @@ import copy
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,6 +54,8 @@ class Outcome:
     error_code: str | None = None
     retryable: bool = False
     containers: tuple[str, ...] = ()
+    supersedes: str | None = None
+    expects_rollback: bool = False
 
     @property
     def launch_type(self) -> str | None:
@@ -352,7 +354,10 @@ class TargetRollout:
                 self._release(state, previous)
             raise
         deployment = next((d for d in updated.deployments if d.task_definition == state.task_definition), None)
-        return self._record(push, rule, target, updated, state, deployment.id if deployment else None, containers)
+        outcome = self._record(push, rule, target, updated, state, deployment.id if deployment else None, containers)
+        if previous is not None and previous.status == "DEPLOYING" and previous.rollout_id != state.rollout_id:
+            outcome = replace(outcome, supersedes=previous.rollout_id)
+        return outcome
 
     def _record(
         self,
@@ -379,6 +384,7 @@ class TargetRollout:
             deployment_id=deployment_id,
             rollout_id=state.rollout_id,
             containers=containers,
+            expects_rollback=expects_rollback(rule),
         )
         self._store.put_rollout(to_rollout(push, outcome, self._clock()))
         return outcome
@@ -430,7 +436,13 @@ class TargetRollout:
             logger.warning("claim changed hands before release", extra={"service": claim.key})
 
 
-def to_rollout(push: Push, outcome: Outcome, now: datetime) -> Rollout:
+def expects_rollback(rule: Rule) -> bool:
+    """Whether ECS will roll a failed deployment of this rule back on its own."""
+    breaker = rule.spec.circuit_breaker
+    return bool((breaker.enable and breaker.rollback) or rule.spec.alarms)
+
+
+def to_rollout(push: Push, outcome: Outcome, now: datetime, initiated_by: str | None = None) -> Rollout:
     """The history record of a rollout that UpdateService accepted."""
     assert outcome.service is not None and outcome.task_definition is not None
     return Rollout(
@@ -453,4 +465,6 @@ def to_rollout(push: Push, outcome: Outcome, now: datetime) -> Rollout:
         started_at=now,
         event_id=push.event_id,
         containers=outcome.containers,
+        expects_rollback=outcome.expects_rollback,
+        initiated_by=initiated_by,
     )

@@ -337,8 +337,9 @@ def test_deploy_downgrade_allowed_by_rule_rolls_out(web: World, deploy) -> None:
     event = push(web, "web", "1.1.9")
     deploy(event)
 
-    [note] = web.notifications()
-    assert note["message"]["status"] == "DEPLOYING"
+    # the new rollout deploys, and the unfinished 1.2.0 rollout is reported superseded
+    notes = [(n["message"]["status"], n["message"]["tag"]) for n in web.notifications()]
+    assert notes == [("DEPLOYING", "1.1.9"), ("SUPERSEDED", "1.2.0")]
     assert web.images("prod", "web")["app"].endswith(event["detail"]["image-digest"])
 
 

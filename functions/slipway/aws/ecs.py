@@ -75,13 +75,13 @@ class EcsAdapter:
         )
         return to_service(response["service"])
 
-    def describe_tasks(self, cluster: str, service: str, task_definition: str, limit: int = 3) -> list[dict[str, Any]]:
-        """Recently stopped tasks of a service that ran ``task_definition``, newest first."""
+    def describe_tasks(self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3) -> list[dict[str, Any]]:
+        """Recently stopped tasks of a deployment (ECS starts them with startedBy = its id), newest first."""
         listed = call(
             "ListTasks",
             self._client.list_tasks,
             cluster=cluster,
-            serviceName=service,
+            startedBy=deployment_id,
             desiredStatus="STOPPED",
             maxResults=100,
         )
@@ -116,6 +116,10 @@ def to_service(raw: dict[str, Any]) -> Service:
             task_definition=str(d.get("taskDefinition")),
             rollout_state=d.get("rolloutState"),
             rollout_state_reason=d.get("rolloutStateReason"),
+            desired_count=int(d.get("desiredCount") or 0),
+            running_count=int(d.get("runningCount") or 0),
+            pending_count=int(d.get("pendingCount") or 0),
+            failed_tasks=int(d.get("failedTasks") or 0),
         )
         for d in raw.get("deployments") or []
     )

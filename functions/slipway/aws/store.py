@@ -62,6 +62,10 @@ def service_pk(key: str) -> str:
     return f"service#{key}"
 
 
+def history_sk(rollout: Rollout) -> str:
+    return f"rollout#{rollout.started_at.isoformat()}#{rollout.rollout_id}"
+
+
 class DynamoStore:
     """Claims and history in the Slipway table."""
 
@@ -106,7 +110,7 @@ class DynamoStore:
     # -- history -----------------------------------------------------------
     def put_rollout(self, rollout: Rollout) -> None:
         """Write a rollout's history item with its lookups (deployment id, rollout id)."""
-        history_key = {"pk": service_pk(rollout.key), "sk": f"rollout#{rollout.started_at.isoformat()}#{rollout.rollout_id}"}
+        history_key = {"pk": service_pk(rollout.key), "sk": history_sk(rollout)}
         expiration = int(time.time() + self._retention.total_seconds())
         writes = [
             {"Put": {"TableName": self._table, "Item": _to_item({**history_key, **asdict(rollout), "expiration": expiration})}},
@@ -119,10 +123,20 @@ class DynamoStore:
         ]
         if rollout.deployment_id:
             writes.append(self._pointer(rollout.deployment_id, history_key, expiration))
+        if rollout.status == "DEPLOYING":
+            watch = {"pk": "inflight", "sk": f"{rollout.started_at.isoformat()}#{rollout.rollout_id}", "rollout_id": rollout.rollout_id}
+            writes.append({"Put": {"TableName": self._table, "Item": _to_item(watch)}})
         call("TransactWriteItems", self._client.transact_write_items, TransactItems=writes)
 
     def _pointer(self, deployment_id: str, history_key: dict[str, str], expiration: int) -> dict[str, Any]:
-        item = {"pk": f"deployment#{deployment_id}", "sk": "deployment", "ref_pk": history_key["pk"], "ref_sk": history_key["sk"], "expiration": expiration}
+        item = {
+            "pk": f"deployment#{deployment_id}",
+            "sk": "deployment",
+            "ref_pk": history_key["pk"],
+            "ref_sk": history_key["sk"],
+            "role": "primary",
+            "expiration": expiration,
+        }
         return {"Put": {"TableName": self._table, "Item": _to_item(item)}}
 
     def history(self, key: str, limit: int = 20) -> list[Rollout]:
@@ -148,6 +162,159 @@ class DynamoStore:
             if "LastEvaluatedKey" not in response:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def rollout_ref(self, pointer_pk: str, pointer_sk: str) -> tuple[dict[str, str], dict[str, Any]] | None:
+        response = call(
+            "GetItem",
+            self._client.get_item,
+            TableName=self._table,
+            Key=_to_item({"pk": pointer_pk, "sk": pointer_sk}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        values = {k: _deserializer.deserialize(v) for k, v in item.items()}
+        return {"pk": str(values["ref_pk"]), "sk": str(values["ref_sk"])}, values
+
+    def _rollout_at(self, key: dict[str, str]) -> Rollout | None:
+        response = call(
+            "GetItem", self._client.get_item, TableName=self._table, Key=_to_item(key), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return Rollout(**_from_item(item, _ROLLOUT_FIELDS)) if item else None
+
+    def get_rollout(self, rollout_id: str) -> Rollout | None:
+        ref = self.rollout_ref(f"rollout#{rollout_id}", "rollout")
+        return self._rollout_at(ref[0]) if ref else None
+
+    def rollout_by_deployment(self, deployment_id: str) -> tuple[Rollout, str] | None:
+        """The rollout an ECS deployment belongs to, and the deployment's role in it.
+
+        The role is ``primary`` for the deployment Slipway started and ``rollback``
+        for the one ECS started to undo it.
+        """
+        ref = self.rollout_ref(f"deployment#{deployment_id}", "deployment")
+        if ref is None:
+            return None
+        rollout = self._rollout_at(ref[0])
+        return (rollout, str(ref[1].get("role", "primary"))) if rollout else None
+
+    def link_deployment(self, deployment_id: str, rollout: Rollout, role: str) -> None:
+        """Remember that an ECS deployment (e.g. a circuit-breaker rollback) belongs to a rollout."""
+        expiration = int(time.time() + self._retention.total_seconds())
+        item = _to_item(
+            {
+                "pk": f"deployment#{deployment_id}",
+                "sk": "deployment",
+                "ref_pk": service_pk(rollout.key),
+                "ref_sk": history_sk(rollout),
+                "role": role,
+                "expiration": expiration,
+            }
+        )
+        call("PutItem", self._client.put_item, TableName=self._table, Item=item)
+
+    def transition(self, rollout: Rollout, status: str, allowed_from: frozenset[str], **changes: Any) -> Rollout | None:
+        """Move a rollout to ``status`` if it is still in one of ``allowed_from``.
+
+        Returns the updated rollout, or None when the move lost to a newer one
+        (a duplicate or out-of-order event). ``notice`` records the status whose
+        notification is still to be sent, so a retry after a failed publish resends it.
+        """
+        values = {"status": status, "notice": status, **changes}
+        names = {f"#{k}": k for k in values}
+        updates = {f":{k}": v for k, v in values.items()}
+        sets = ", ".join(f"#{k} = :{k}" for k in values if values[k] is not None)
+        removes = ", ".join(f"#{k}" for k in values if values[k] is None)
+        allowed = {f":from{i}": s for i, s in enumerate(sorted(allowed_from))}
+        expression = f"SET {sets}" + (f" REMOVE {removes}" if removes else "")
+        try:
+            response = call(
+                "UpdateItem",
+                self._client.update_item,
+                TableName=self._table,
+                Key=_to_item({"pk": service_pk(rollout.key), "sk": history_sk(rollout)}),
+                UpdateExpression=expression,
+                ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_item(
+                    {**{k: v for k, v in updates.items() if v is not None}, **allowed}
+                ),
+                ReturnValues="ALL_NEW",
+            )
+        except AwsError as error:
+            if error.code == "ConditionalCheckFailedException":
+                return None
+            raise
+        return Rollout(**_from_item(response["Attributes"], _ROLLOUT_FIELDS))
+
+    def pending_notice(self, rollout: Rollout) -> str | None:
+        response = call(
+            "GetItem",
+            self._client.get_item,
+            TableName=self._table,
+            Key=_to_item({"pk": service_pk(rollout.key), "sk": history_sk(rollout)}),
+            ConsistentRead=True,
+            ProjectionExpression="notice",
+        )
+        notice = response.get("Item", {}).get("notice")
+        return str(_deserializer.deserialize(notice)) if notice else None
+
+    def notice_sent(self, rollout: Rollout, status: str) -> None:
+        """Clear the pending notice once its notification is out."""
+        try:
+            self._conditional(
+                "UpdateItem",
+                self._client.update_item,
+                TableName=self._table,
+                Key=_to_item({"pk": service_pk(rollout.key), "sk": history_sk(rollout)}),
+                UpdateExpression="REMOVE notice",
+                ConditionExpression="notice = :s",
+                ExpressionAttributeValues={":s": {"S": status}},
+            )
+        except ConditionFailed:
+            pass  # a later status is pending; it owns the notice now
+
+    # -- rollouts still waiting for an outcome --------------------------------
+    def untrack(self, rollout: Rollout) -> None:
+        call(
+            "DeleteItem",
+            self._client.delete_item,
+            TableName=self._table,
+            Key=_to_item({"pk": "inflight", "sk": f"{rollout.started_at.isoformat()}#{rollout.rollout_id}"}),
+        )
+
+    def tracked_before(self, cutoff: datetime) -> list[str]:
+        """Ids of watched rollouts started before ``cutoff``, oldest first."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk < :cutoff",
+            "ExpressionAttributeValues": {":pk": {"S": "inflight"}, ":cutoff": {"S": cutoff.isoformat()}},
+        }
+        while True:
+            response = call("Query", self._client.query, **kwargs)
+            ids.extend(str(_deserializer.deserialize(i["rollout_id"])) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return ids
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def set_state_status(self, key: str, rollout_id: str, status: str) -> None:
+        """Record a rollout's outcome on the service's state, if it is still the service's latest."""
+        try:
+            self._conditional(
+                "UpdateItem",
+                self._client.update_item,
+                TableName=self._table,
+                Key=_to_item({"pk": service_pk(key), "sk": "state"}),
+                UpdateExpression="SET #status = :s, generation = generation + :one",
+                ConditionExpression="rollout_id = :r",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":s": {"S": status}, ":r": {"S": rollout_id}, ":one": {"N": "1"}},
+            )
+        except ConditionFailed:
+            pass  # a newer rollout owns the service; its state is not this rollout's to change
 
     def _conditional(self, operation: str, fn: Any, **kwargs: Any) -> None:
         try:

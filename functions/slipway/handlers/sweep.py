@@ -1,0 +1,21 @@
+"""Sweep function: on a schedule, report rollouts that never reached an outcome."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from slipway.app import app
+from slipway.telemetry import logger, metrics, tracer
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    timeout = timedelta(minutes=app().settings.deployment_timeout_minutes)
+    reported = app().tracker.sweep(timeout)
+    logger.info("sweep done", extra={"reported": reported})
+    return {"reported": [{"rollout_id": r, "status": s} for r, s in reported]}

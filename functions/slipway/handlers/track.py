@@ -1,0 +1,35 @@
+"""Track function: ECS deployment state changes in, rollout outcomes out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import ValidationError, parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from slipway.app import app
+from slipway.events import EcsDeploymentEvent
+from slipway.telemetry import count, logger, metrics, tracer
+from slipway.tracking import DeploymentChange
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        parsed = parse(event=event, model=EcsDeploymentEvent)
+    except ValidationError as error:
+        count("InvalidEvents")
+        logger.error("not an ECS deployment state change", extra={"problem": str(error)})
+        return {"status": "REJECTED"}
+    change = DeploymentChange(
+        service_arn=parsed.service_arn,
+        deployment_id=parsed.detail.deployment_id,
+        event_name=parsed.detail.event_name,
+        reason=parsed.detail.reason or "",
+        time=parsed.time,
+    )
+    logger.append_keys(deployment_id=change.deployment_id, service=change.service_key, event_name=change.event_name)
+    sent = app().tracker.on_change(change)
+    return {"status": sent or "NO_CHANGE", "deployment_id": change.deployment_id}
