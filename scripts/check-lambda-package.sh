@@ -34,8 +34,8 @@ case "${arches[0]}" in
   arm64) machine=aarch64 ;;
   x86_64) machine=x86_64 ;;
 esac
-# The python3.13 runtime is Amazon Linux 2023 (glibc 2.34). pip does not widen manylinux_2_X
-# tags by itself, so every glibc level up to 2.34 is listed.
+# python3.12 and later runtimes run on Amazon Linux 2023 (glibc 2.34). pip does not widen
+# manylinux_2_X tags by itself, so every glibc level a wheel may target up to 2.34 is listed.
 platforms=(manylinux2014 manylinux_2_17 manylinux_2_28 manylinux_2_34)
 platform_args=()
 for p in "${platforms[@]}"; do platform_args+=(--platform "${p}_${machine}"); done

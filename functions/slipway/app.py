@@ -6,6 +6,7 @@ the first client exists; tests call ``reset()`` between cases.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -16,12 +17,14 @@ class App:
     """Adapters and domain services for one process.
 
     ``session`` is the boto3 session every client comes from: tests pass one with
-    botocore event handlers registered, to count calls or inject faults.
+    botocore event handlers registered, to count calls or inject faults. ``clock``
+    returns the current time (tests move it instead of sleeping).
     """
 
-    def __init__(self, config: Settings | None = None, session: Any = None) -> None:
+    def __init__(self, config: Settings | None = None, session: Any = None, clock: Any = None) -> None:
         self.settings = config or settings()
         self.session = session
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def client(self, service: str) -> Any:
         from slipway.aws.clients import client
@@ -70,6 +73,7 @@ class App:
             allowed_clusters=self.settings.allowed_clusters,
             count=count,
             tracker=self.tracker,
+            clock=self.clock,
         )
 
     @cached_property
@@ -77,7 +81,7 @@ class App:
         from slipway.telemetry import count
         from slipway.tracking import Tracker
 
-        return Tracker(self.ecs, self.store, self.notifier, count=count)
+        return Tracker(self.ecs, self.store, self.notifier, clock=self.clock, count=count)
 
     @cached_property
     def idempotency(self) -> Any:

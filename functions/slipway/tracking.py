@@ -175,13 +175,13 @@ class Tracker:
 
     def _foreign(self, change: DeploymentChange) -> str | None:
         target = change.rolls_back
-        if change.event_name == IN_PROGRESS and target:
-            found = self._store.rollout_by_deployment(target)
-            if found is not None and found[1] == "primary":
-                self._store.link_deployment(change.deployment_id, found[0], "rollback")
-                logger.info("ECS is rolling a Slipway rollout back", extra={"rollout_id": found[0].rollout_id})
-                return None
         current = self._current_rollout(change.service_key)
+        if change.event_name == IN_PROGRESS and target:
+            rolled = self._rolled_back_rollout(target, current, change)
+            if rolled is not None:
+                self._store.link_deployment(change.deployment_id, rolled, "rollback")
+                logger.info("ECS is rolling a Slipway rollout back", extra={"rollout_id": rolled.rollout_id})
+                return None
         if current is None:
             logger.debug("deployment not started by Slipway", extra={"deployment_id": change.deployment_id})
             return None
@@ -191,6 +191,20 @@ class Tracker:
         if change.event_name == COMPLETED and current.status in AWAITING_ROLLBACK and current.expects_rollback:
             # The rollback's IN_PROGRESS event was missed: the service settled elsewhere.
             return self._rolled_back(current, change)
+        return None
+
+    def _rolled_back_rollout(self, named: str, current: Rollout | None, change: DeploymentChange) -> Rollout | None:
+        """The unfinished Slipway rollout a rollback deployment undoes.
+
+        The reason names Slipway's deployment; should it name the deployment rolled
+        back to instead, the service's unfinished rollout is the one undone.
+        """
+        unfinished = frozenset({D, F, T})
+        found = self._store.rollout_by_deployment(named)
+        if found is not None and found[1] == "primary" and found[0].status in unfinished:
+            return found[0]
+        if current is not None and current.status in unfinished and current.deployment_id != change.deployment_id:
+            return current
         return None
 
     def _current_rollout(self, key: str) -> Rollout | None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from moto import mock_aws
 
+from sandbox.deployments import Deployments
 from sandbox.faults import Faults
 from sandbox.stack import LambdaContext, World
 
@@ -23,13 +25,32 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         yield w
 
 
+class Clock:
+    """A clock tests move forward instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
 @pytest.fixture
-def faults(world: World) -> Faults:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def faults(world: World, clock: Clock) -> Faults:
     """Every Slipway client goes through this hook: it counts calls and injects faults."""
     from slipway import app
 
     hook = Faults()
-    app.use(app.App(session=hook.session()))
+    app.use(app.App(session=hook.session(), clock=clock))
     return hook
 
 
@@ -42,6 +63,29 @@ def deploy(faults: Faults) -> Any:
         return handler.handler(event, LambdaContext())
 
     return invoke
+
+
+@pytest.fixture
+def track(faults: Faults) -> Any:
+    """Invoke the real track handler with an ECS deployment event."""
+    from slipway.handlers import track as handler
+
+    return lambda event: handler.handler(event, LambdaContext(function_name="slipway-track"))
+
+
+@pytest.fixture
+def sweep(faults: Faults) -> Any:
+    """Invoke the real sweep handler, as its schedule would."""
+    from slipway.handlers import sweep as handler
+
+    scheduled = {"version": "0", "id": "sweep", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
+    return lambda: handler.handler(scheduled, LambdaContext(function_name="slipway-sweep"))
+
+
+@pytest.fixture
+def ecs_life(world: World) -> Deployments:
+    """Moves moto's ECS deployments as ECS would, returning the events it would send."""
+    return Deployments(world.account, world.region)
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def _parameter_default_value(value: Any) -> str | None:
         separator, parts = value["Fn::Join"]
         referenced = _target(parts)
         if referenced in parameters:
-            return separator.join(str(parameters[referenced]["Default"]).split(","))
+            return str(separator).join(str(parameters[referenced]["Default"]).split(","))
     return None
 
 
@@ -202,8 +202,7 @@ def test_deploy_function_dead_letter_queue_policy_lets_eventbridge_send() -> Non
     grants = [
         statement
         for policy in template()["Resources"].values()
-        if policy["Type"] == "AWS::SQS::QueuePolicy"
-        and queue in {_target(q) for q in policy["Properties"]["Queues"]}
+        if policy["Type"] == "AWS::SQS::QueuePolicy" and queue in {_target(q) for q in policy["Properties"]["Queues"]}
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         if statement["Effect"] == "Allow"
         and "events.amazonaws.com" in str(statement["Principal"])
@@ -238,24 +237,28 @@ def test_template_parameter_default_is_the_contracts(parameter: str, default: st
 
 
 def test_notifications_topic_is_kms_encrypted_and_its_arn_an_output() -> None:
-    topic = _target(_globals_environment()["SLIPWAY_TOPIC_ARN"])
+    # GIVEN the topic the functions publish to
+    topic = str(_target(_globals_environment()["SLIPWAY_TOPIC_ARN"]))
+    assert _resource_type(topic) == "AWS::SNS::Topic"
+
+    # WHEN the stack's outputs are read
     arn_outputs = [
         name
         for name, output in template()["Outputs"].items()
         if output["Value"] in ({"Ref": topic}, {"Fn::GetAtt": [topic, "TopicArn"]})
     ]
 
-    assert _resource_type(topic) == "AWS::SNS::Topic"
-    assert resource(topic).get("KmsMasterKeyId")
+    # THEN subscribers can find it, and it is encrypted with a key of ours
     assert arn_outputs
+    assert resource(topic).get("KmsMasterKeyId")
 
 
 def test_slipway_table_ttl_is_on_the_attribute_idempotency_expires() -> None:
-    table = _target(_globals_environment()["SLIPWAY_TABLE_NAME"])
+    table = str(_target(_globals_environment()["SLIPWAY_TABLE_NAME"]))
+    assert _resource_type(table) == "AWS::DynamoDB::Table"
     ttl = resource(table).get("TimeToLiveSpecification", {})
     idempotency = App(Settings(table_name="slipway")).idempotency
 
-    assert _resource_type(table) == "AWS::DynamoDB::Table"
     assert ttl.get("Enabled") is True
     assert ttl.get("AttributeName") == idempotency.expiry_attr
 

@@ -1,0 +1,415 @@
+"""In-memory fakes of Slipway's ports, and builders for the domain objects tests need.
+
+The fakes behave like the adapters they stand for, not like mocks: FakeEcs keeps
+services and task definitions and moves a service to a new deployment on UpdateService;
+FakeStore enforces the generation check with a real ``ConditionFailed``; FakeRules
+validates rule values with the real parser. Each fake records the calls made to it
+and can be told to fail the next call of an operation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from slipway.errors import AwsError, ConditionFailed
+from slipway.model import Deployment, Push, Rollout, Service, ServiceState, TaskDefinition
+from slipway.notifications import Notification
+from slipway.ports import RuleSet, ServiceLookup
+from slipway.rules import Rule, RuleInvalid, parse_rule, rule_parameter
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+RULES_PATH = "/slipway/rules"
+NOW = datetime(2026, 11, 27, 10, 15, 30, tzinfo=UTC)
+
+
+def digest(char: str) -> str:
+    """A well-formed image digest made of one repeated hex character."""
+    return "sha256:" + char * 64
+
+
+def cluster_arn(name: str, account: str = ACCOUNT, region: str = REGION) -> str:
+    return f"arn:aws:ecs:{region}:{account}:cluster/{name}"
+
+
+# -- builders ---------------------------------------------------------------------
+
+
+def make_push(
+    tag: str | None = "1.5.0",
+    image_digest: str = digest("b"),
+    *,
+    repository: str = "web",
+    event_id: str = "evt-1",
+    account: str = ACCOUNT,
+    region: str = REGION,
+) -> Push:
+    return Push(
+        event_id=event_id,
+        account=account,
+        region=region,
+        repository=repository,
+        digest=image_digest,
+        tag=tag,
+        time=NOW,
+    )
+
+
+def rule_value(**spec: Any) -> str:
+    """A rule's JSON value; ``targets`` defaults to prod/web."""
+    spec.setdefault("targets", [{"cluster": "prod", "service": "web"}])
+    return json.dumps(spec)
+
+
+def make_rule(name: str = "main", repository: str = "web", **spec: Any) -> Rule:
+    """A rule validated by the real parser, as the rule source would hand it over."""
+    return parse_rule(repository, name, rule_parameter(RULES_PATH, repository, name), rule_value(**spec))
+
+
+def app_container(image: str, name: str = "app") -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": image,
+        "essential": True,
+        "cpu": 256,
+        "memoryReservation": 512,
+        "portMappings": [{"containerPort": 8080, "protocol": "tcp", "name": "http"}],
+        "environment": [{"name": "PORT", "value": "8080"}],
+        "secrets": [{"name": "DB_PASSWORD", "valueFrom": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/web/db"}],
+        "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/tmp", "readOnly": False}],
+        "dependsOn": [{"containerName": "log-router", "condition": "START"}],
+        "logConfiguration": {"logDriver": "awsfirelens", "options": {"Name": "cloudwatch"}},
+        "healthCheck": {"command": ["CMD-SHELL", "curl -f localhost:8080/health"], "interval": 10},
+    }
+
+
+def sidecar(name: str = "log-router") -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.0",
+        "essential": True,
+        "firelensConfiguration": {"type": "fluentbit"},
+        "user": "0",
+    }
+
+
+def fargate_body(family: str = "web", containers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A task definition body as DescribeTaskDefinition returns it (read-only fields included)."""
+    if containers is None:
+        containers = [app_container(f"{REGISTRY}/web:1.4.0"), sidecar()]
+    return {
+        "family": family,
+        "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{family}-task",
+        "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/{family}-execution",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "512",
+        "memory": "1024",
+        "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
+        "ephemeralStorage": {"sizeInGiB": 30},
+        "volumes": [{"name": "scratch"}],
+        "containerDefinitions": containers,
+        "status": "ACTIVE",
+        "compatibilities": ["EC2", "FARGATE"],
+        "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.task-iam-role"}],
+        "registeredBy": f"arn:aws:iam::{ACCOUNT}:role/ci",
+    }
+
+
+def make_task_definition(
+    body: dict[str, Any] | None = None, tags: Sequence[tuple[str, str]] = (), revision: int = 7
+) -> TaskDefinition:
+    body = dict(body or fargate_body())
+    arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{body['family']}:{revision}"
+    body.update(taskDefinitionArn=arn, revision=revision)
+    return TaskDefinition(arn=arn, body=body, tags=tuple(tags))
+
+
+def make_service(
+    task_definition: str,
+    *,
+    name: str = "web",
+    cluster: str = "prod",
+    launch_type: str = "FARGATE",
+    controller: str = "ECS",
+    status: str = "ACTIVE",
+    deployment_configuration: dict[str, Any] | None = None,
+) -> Service:
+    return Service(
+        arn=f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}",
+        name=name,
+        cluster_arn=cluster_arn(cluster),
+        status=status,
+        task_definition=task_definition,
+        launch_type=launch_type,
+        deployment_controller=controller,
+        deployment_configuration=deployment_configuration
+        if deployment_configuration is not None
+        else {"maximumPercent": 200, "minimumHealthyPercent": 100},
+        deployments=(Deployment(id="ecs-svc/0000000000000000001", status="PRIMARY", task_definition=task_definition),),
+    )
+
+
+def make_state(
+    key: str = "prod/web",
+    *,
+    generation: int = 1,
+    rollout_id: str = "rollout-of-another-event",
+    event_id: str = "evt-0",
+    image_digest: str = digest("c"),
+    tag: str | None = "1.4.0",
+    status: str = "SUCCEEDED",
+    claimed_at: datetime = NOW,
+    task_definition: str | None = None,
+    previous_task_definition: str | None = None,
+) -> ServiceState:
+    return ServiceState(
+        key=key,
+        generation=generation,
+        rollout_id=rollout_id,
+        event_id=event_id,
+        digest=image_digest,
+        tag=tag,
+        status=status,
+        claimed_at=claimed_at,
+        task_definition=task_definition,
+        previous_task_definition=previous_task_definition,
+    )
+
+
+# -- fakes ------------------------------------------------------------------------
+
+
+@dataclass
+class _Fault:
+    error: AwsError
+    after_effect: bool = False
+
+
+@dataclass
+class Call:
+    operation: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeEcs:
+    """ECS in memory: clusters of services, task definitions by ARN, deployments on update."""
+
+    def __init__(self, account: str = ACCOUNT, region: str = REGION) -> None:
+        self.account = account
+        self.region = region
+        self.clusters: dict[str, dict[str, Service]] = {}
+        self.task_definitions: dict[str, TaskDefinition] = {}
+        self.calls: list[Call] = []
+        self._faults: dict[str, list[_Fault]] = defaultdict(list)
+        self._revisions: dict[str, int] = defaultdict(int)
+        self._deployment_ids = itertools.count(2)
+        self._lock = threading.RLock()
+
+    # -- arranging
+    def add_task_definition(self, body: dict[str, Any] | None = None, tags: Sequence[tuple[str, str]] = ()) -> str:
+        body = dict(body or fargate_body())
+        with self._lock:
+            self._revisions[body["family"]] += 1
+            revision = self._revisions[body["family"]]
+        arn = f"arn:aws:ecs:{self.region}:{self.account}:task-definition/{body['family']}:{revision}"
+        body.update(taskDefinitionArn=arn, revision=revision)
+        self.task_definitions[arn] = TaskDefinition(arn=arn, body=body, tags=tuple(tags))
+        return arn
+
+    def add_service(self, cluster: str, name: str, task_definition: str, **kwargs: Any) -> Service:
+        service = make_service(task_definition, name=name, cluster=cluster, **kwargs)
+        service = replace(service, arn=f"arn:aws:ecs:{self.region}:{self.account}:service/{cluster}/{name}")
+        self.clusters.setdefault(cluster, {})[name] = service
+        return service
+
+    def service(self, cluster: str, name: str) -> Service:
+        return self.clusters[cluster][name]
+
+    def fail(self, operation: str, code: str, *, status: int = 400, times: int = 1, after_effect: bool = False) -> None:
+        """Fail the next ``times`` calls of ``operation``; ``after_effect``: fail after doing it."""
+        error = AwsError(operation, code, f"injected {code}", status=status)
+        self._faults[operation].extend(_Fault(error, after_effect) for _ in range(times))
+
+    def count(self, operation: str) -> int:
+        return sum(1 for c in self.calls if c.operation == operation)
+
+    def calls_of(self, operation: str) -> list[dict[str, Any]]:
+        return [c.args for c in self.calls if c.operation == operation]
+
+    # -- the Ecs port
+    def describe_services(self, cluster: str, names: Sequence[str]) -> ServiceLookup:
+        self._record("DescribeServices", cluster=cluster, names=list(names))
+        self._fault_before("DescribeServices")
+        cluster_name = cluster.rsplit("/", 1)[-1]
+        if cluster_name not in self.clusters:
+            raise AwsError("DescribeServices", "ClusterNotFoundException", "Cluster not found.", status=400)
+        lookup = ServiceLookup()
+        for name in names:
+            if name in self.clusters[cluster_name]:
+                lookup.found[name] = self.clusters[cluster_name][name]
+            else:
+                lookup.missing[name] = AwsError(
+                    "DescribeServices", "MISSING", f'no service "{name}" in cluster "{cluster_name}" (MISSING)'
+                )
+        return lookup
+
+    def describe_task_definition(self, arn: str) -> TaskDefinition:
+        self._record("DescribeTaskDefinition", arn=arn)
+        self._fault_before("DescribeTaskDefinition")
+        if arn not in self.task_definitions:
+            raise AwsError("DescribeTaskDefinition", "ClientException", "Unable to describe task definition.")
+        return self.task_definitions[arn]
+
+    def register_task_definition(self, body: dict[str, Any], tags: Sequence[tuple[str, str]]) -> str:
+        self._record("RegisterTaskDefinition", body=body, tags=list(tags))
+        fault = self._fault_before("RegisterTaskDefinition")
+        arn = self.add_task_definition(json.loads(json.dumps(body)), tags)
+        if fault:
+            raise fault.error
+        return arn
+
+    def update_service(
+        self, cluster: str, service: str, task_definition: str, deployment_configuration: dict[str, Any]
+    ) -> Service:
+        self._record(
+            "UpdateService",
+            cluster=cluster,
+            service=service,
+            task_definition=task_definition,
+            deployment_configuration=deployment_configuration,
+        )
+        fault = self._fault_before("UpdateService")
+        cluster_name = cluster.rsplit("/", 1)[-1]
+        with self._lock:
+            current = self.clusters[cluster_name][service]
+            deployment = Deployment(
+                id=f"ecs-svc/{next(self._deployment_ids):019d}", status="PRIMARY", task_definition=task_definition
+            )
+            older = tuple(replace(d, status="ACTIVE") for d in current.deployments)
+            updated = replace(
+                current,
+                task_definition=task_definition,
+                deployment_configuration=deployment_configuration,
+                deployments=(deployment, *older),
+            )
+            self.clusters[cluster_name][service] = updated
+        if fault:
+            raise fault.error
+        return updated
+
+    # -- internals
+    def _record(self, operation: str, **args: Any) -> None:
+        with self._lock:
+            self.calls.append(Call(operation, args))
+
+    def _fault_before(self, operation: str) -> _Fault | None:
+        """Raise an injected fault now, or return one that should fire after the effect."""
+        with self._lock:
+            if not self._faults[operation]:
+                return None
+            fault = self._faults[operation].pop(0)
+        if not fault.after_effect:
+            raise fault.error
+        return fault
+
+
+class FakeRules:
+    """Rule values per repository, validated with the real parser like the SSM adapter does."""
+
+    def __init__(self, rules_path: str = RULES_PATH) -> None:
+        self.rules_path = rules_path
+        self.values: dict[str, dict[str, str]] = defaultdict(dict)
+        self.loads: list[str] = []
+
+    def put(self, name: str, value: str | dict[str, Any], repository: str = "web") -> str:
+        self.values[repository][name] = value if isinstance(value, str) else json.dumps(value)
+        return rule_parameter(self.rules_path, repository, name)
+
+    def load(self, repository: str) -> RuleSet:
+        self.loads.append(repository)
+        ruleset = RuleSet()
+        for name, value in sorted(self.values.get(repository, {}).items()):
+            parameter = rule_parameter(self.rules_path, repository, name)
+            try:
+                ruleset.rules.append(parse_rule(repository, name, parameter, value))
+            except RuleInvalid as problem:
+                ruleset.invalid.append(problem)
+        return ruleset
+
+
+class FakeStore:
+    """Service claims guarded by a generation, and rollout history, in dictionaries."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, ServiceState] = {}
+        self.rollouts: list[Rollout] = []
+        self.puts: list[ServiceState] = []
+        self._competitors: list[ServiceState] = []
+        self._faults: dict[str, list[AwsError]] = defaultdict(list)
+        self._lock = threading.RLock()
+
+    def lose_next_claim_to(self, competitor: ServiceState) -> None:
+        """On the next put_state, another writer stores ``competitor`` first, so ours fails."""
+        self._competitors.append(competitor)
+
+    def fail(self, operation: str, code: str, *, status: int = 400) -> None:
+        self._faults[operation].append(AwsError(operation, code, f"injected {code}", status=status))
+
+    def get_state(self, key: str) -> ServiceState | None:
+        with self._lock:
+            return self.states.get(key)
+
+    def put_state(self, state: ServiceState, expected_generation: int | None) -> None:
+        with self._lock:
+            self._raise_fault("PutItem")
+            if self._competitors:
+                competitor = self._competitors.pop(0)
+                self.states[competitor.key] = competitor
+            current = self.states.get(state.key)
+            stored = current.generation if current else None
+            if stored != expected_generation:
+                raise ConditionFailed(f"{state.key}: generation is {stored}, not {expected_generation}")
+            self.states[state.key] = state
+            self.puts.append(state)
+
+    def delete_state(self, key: str, rollout_id: str) -> None:
+        with self._lock:
+            self._raise_fault("DeleteItem")
+            current = self.states.get(key)
+            if current is None or current.rollout_id != rollout_id:
+                raise ConditionFailed(f"{key} is not claimed by {rollout_id}")
+            del self.states[key]
+
+    def put_rollout(self, rollout: Rollout) -> None:
+        with self._lock:
+            self._raise_fault("TransactWriteItems")
+            self.rollouts.append(rollout)
+
+    def _raise_fault(self, operation: str) -> None:
+        if self._faults[operation]:
+            raise self._faults[operation].pop(0)
+
+
+class FakeNotifier:
+    """Collects what would be published; can refuse messages like a failed PublishBatch entry."""
+
+    def __init__(self, failing: bool = False) -> None:
+        self.published: list[Notification] = []
+        self.calls = 0
+        self.failing = failing
+
+    def publish(self, messages: Sequence[Notification]) -> list[str]:
+        self.calls += 1
+        if self.failing:
+            return [f"{m.subject()}: InternalError: injected" for m in messages]
+        self.published.extend(messages)
+        return []

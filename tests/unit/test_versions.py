@@ -1,0 +1,252 @@
+"""Semver tags and ranges: examples worked out by hand, and properties against a Version oracle."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from semver import Version
+
+from slipway.versions import RangeError, parse_range, parse_version
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+# Small numbers so that generated versions often sit on a range's boundaries.
+numbers = st.integers(min_value=0, max_value=4)
+prerelease_ids = st.sampled_from(["alpha", "alpha.1", "beta.2", "rc.1", "rc.10", "0"])
+releases = st.builds(Version, major=numbers, minor=numbers, patch=numbers)
+prereleases = st.builds(Version, major=numbers, minor=numbers, patch=numbers, prerelease=prerelease_ids)
+any_versions = releases | prereleases
+
+
+def contains(range_text: str, version: Version) -> bool:
+    return parse_range(range_text).contains(version)
+
+
+# -- parse_version ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("1.4.2", Version(1, 4, 2)),
+        ("v1.4.2", Version(1, 4, 2)),
+        ("V1.4.2", Version(1, 4, 2)),
+        ("2.0.0-rc.1", Version(2, 0, 0, prerelease="rc.1")),
+        ("v0.0.1+build.7", Version(0, 0, 1, build="build.7")),
+    ],
+)
+def test_parse_version_semver_tag_parses(tag: str, expected: Version) -> None:
+    assert parse_version(tag) == expected
+
+
+@pytest.mark.parametrize("tag", ["latest", "1.4", "1", "01.2.3", "v", "vv1.2.3", "", "1.2.3.4", "main-abc123", "release-1.2.3"])
+def test_parse_version_non_semver_tag_returns_none(tag: str) -> None:
+    assert parse_version(tag) is None
+
+
+# -- parse_range, by example ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("range_text", "version", "expected"),
+    [
+        # comparison clauses, comma = and
+        (">=1.4.0,<2.0.0", "1.4.0", True),
+        (">=1.4.0,<2.0.0", "1.9.9", True),
+        (">=1.4.0,<2.0.0", "2.0.0", False),
+        (">=1.4.0,<2.0.0", "1.3.9", False),
+        (">= 1.4.0 , < 2.0.0", "1.5.0", True),
+        (">1.4.0", "1.4.0", False),
+        (">1.4.0", "1.4.1", True),
+        ("<=1.4.0", "1.4.0", True),
+        ("!=1.4.2", "1.4.2", False),
+        ("!=1.4.2", "1.4.3", True),
+        ("=1.4.2", "1.4.2", True),
+        ("==1.4.2", "1.4.2", True),
+        ("1.4.2", "1.4.3", False),
+        # caret: compatible with the leftmost non-zero part
+        ("^1.4", "1.4.0", True),
+        ("^1.4", "1.99.0", True),
+        ("^1.4", "2.0.0", False),
+        ("^1.4", "1.3.9", False),
+        ("^1.4.2", "1.4.1", False),
+        ("^0.2.3", "0.2.9", True),
+        ("^0.2.3", "0.3.0", False),
+        ("^0.0.3", "0.0.3", True),
+        ("^0.0.3", "0.0.4", False),
+        ("^0.0", "0.0.9", True),
+        ("^0.0", "0.1.0", False),
+        ("^0", "0.9.9", True),
+        ("^0", "1.0.0", False),
+        # tilde: patch-level changes (minor-level when only the major is given)
+        ("~1.4.2", "1.4.2", True),
+        ("~1.4.2", "1.4.9", True),
+        ("~1.4.2", "1.5.0", False),
+        ("~1.4.2", "1.4.1", False),
+        ("~1.4", "1.4.0", True),
+        ("~1.4", "1.5.0", False),
+        ("~1", "1.9.0", True),
+        ("~1", "2.0.0", False),
+        # partial versions fill in: "1.4" is any 1.4.x
+        ("1.4", "1.4.7", True),
+        ("1.4", "1.5.0", False),
+        ("=1", "1.9.9", True),
+        ("=1", "2.0.0", False),
+        ("<=1.4", "1.4.9", True),
+        ("<=1.4", "1.5.0", False),
+        (">1.4", "1.4.9", False),
+        (">1.4", "1.5.0", True),
+        (">=1.4", "1.4.0", True),
+        ("<1.4", "1.3.9", True),
+        ("<1.4", "1.4.0", False),
+        # a leading v in the range is accepted
+        ("^v1.2", "1.3.0", True),
+        (">=v1.2.0", "1.1.0", False),
+        # build metadata does not take part in precedence
+        ("=1.4.2", "1.4.2+build.7", True),
+    ],
+)
+def test_parse_range_example_version_selected_as_specified(range_text: str, version: str, expected: bool) -> None:
+    assert contains(range_text, Version.parse(version)) is expected
+
+
+@pytest.mark.parametrize(
+    ("range_text", "version", "expected"),
+    [
+        # no clause names a pre-release: pre-releases are never picked up
+        (">=1.0.0", "1.1.0-rc.1", False),
+        ("^1.4", "1.5.0-beta.1", False),
+        ("<2.0.0", "2.0.0-rc.1", False),
+        ("~1.4.2", "1.4.3-alpha", False),
+        # a clause names a pre-release of the same major.minor.patch: it may match
+        (">=1.4.0-rc.1", "1.4.0-rc.2", True),
+        (">=1.4.0-rc.1", "1.4.0-rc.0", False),
+        (">=1.4.0-rc.1,<2.0.0", "1.4.0-rc.1", True),
+        ("^1.2.3-beta.2", "1.2.3-beta.4", True),
+        # ... but not a pre-release of another major.minor.patch
+        (">=1.4.0-rc.1", "1.5.0-rc.1", False),
+        ("^1.2.3-beta.2", "1.2.4-beta.1", False),
+        # releases are compared normally against a pre-release bound
+        (">=1.4.0-rc.1", "1.4.0", True),
+        (">=1.4.0-rc.1", "1.5.0", True),
+        ("^1.2.3-beta.2", "1.2.3", True),
+        ("~1.2.3-beta.2", "1.3.0", False),
+    ],
+)
+def test_parse_range_prerelease_follows_npm_rule(range_text: str, version: str, expected: bool) -> None:
+    assert contains(range_text, Version.parse(version)) is expected
+
+
+@pytest.mark.parametrize(
+    ("range_text", "fragment"),
+    [
+        ("", "empty semver range"),
+        ("   ", "empty semver range"),
+        (">=1.0.0,", "''"),
+        (">=1.0.0 <2.0.0", "'>=1.0.0 <2.0.0'"),
+        ("^banana", "'^banana'"),
+        ("latest", "'latest'"),
+        (">=1.2.3.4", "'1.2.3.4'"),
+        ("=>1.0.0", "'=>1.0.0'"),
+        ("!=1.4", "'!=' needs a full version"),
+        ("!=1", "'!=' needs a full version"),
+        ("1.x", "'1.x'"),
+        ("*", "'*'"),
+    ],
+)
+def test_parse_range_invalid_text_raises_range_error_naming_the_clause(range_text: str, fragment: str) -> None:
+    with pytest.raises(RangeError) as raised:
+        parse_range(range_text)
+    assert fragment in str(raised.value)
+
+
+def test_parse_range_keeps_original_text() -> None:
+    assert parse_range("^1.4").text == "^1.4"
+
+
+# -- properties, against an oracle written with Version comparisons -----------------------
+
+
+@PROPERTY
+@given(low=releases.filter(lambda v: v.major > 0), candidate=any_versions)
+def test_caret_range_major_nonzero_contains_iff_between_low_and_next_major(low: Version, candidate: Version) -> None:
+    # GIVEN ^X.Y.Z with X > 0
+    ceiling = Version(low.major + 1, 0, 0)
+    expected = candidate.prerelease is None and low <= candidate < ceiling
+    # THEN it selects exactly the releases X.Y.Z <= v < (X+1).0.0
+    assert contains(f"^{low}", candidate) is expected
+
+
+@PROPERTY
+@given(low=releases.filter(lambda v: v.major == 0 and v.minor > 0), candidate=any_versions)
+def test_caret_range_major_zero_contains_iff_between_low_and_next_minor(low: Version, candidate: Version) -> None:
+    ceiling = Version(0, low.minor + 1, 0)
+    expected = candidate.prerelease is None and low <= candidate < ceiling
+    assert contains(f"^{low}", candidate) is expected
+
+
+@PROPERTY
+@given(low=releases, candidate=any_versions)
+def test_tilde_range_contains_iff_between_low_and_next_minor(low: Version, candidate: Version) -> None:
+    # GIVEN ~X.Y.Z: THEN X.Y.Z <= v < X.(Y+1).0
+    ceiling = Version(low.major, low.minor + 1, 0)
+    expected = candidate.prerelease is None and low <= candidate < ceiling
+    assert contains(f"~{low}", candidate) is expected
+
+
+@PROPERTY
+@given(low=releases, high=releases, candidate=releases)
+def test_comma_range_equals_conjunction_of_its_clauses(low: Version, high: Version, candidate: Version) -> None:
+    together = contains(f">={low},<{high}", candidate)
+    # THEN the comma range is the "and" of its clauses, and of the plain comparisons
+    assert together is (contains(f">={low}", candidate) and contains(f"<{high}", candidate))
+    assert together is (low <= candidate < high)
+
+
+@PROPERTY
+@given(op=st.sampled_from([">=", ">", "<=", "<", "=", "!="]), bound=releases, candidate=releases)
+def test_comparison_range_agrees_with_version_comparison(op: str, bound: Version, candidate: Version) -> None:
+    oracle = {
+        ">=": candidate >= bound,
+        ">": candidate > bound,
+        "<=": candidate <= bound,
+        "<": candidate < bound,
+        "=": candidate == bound,
+        "!=": candidate != bound,
+    }[op]
+    assert contains(f"{op}{bound}", candidate) is oracle
+
+
+@PROPERTY
+@given(
+    clauses=st.lists(
+        st.tuples(st.sampled_from([">=", ">", "<=", "<", "=", "!=", "^", "~", ""]), releases), min_size=1, max_size=3
+    ),
+    candidate=prereleases,
+)
+def test_range_naming_no_prerelease_never_contains_a_prerelease(
+    clauses: list[tuple[str, Version]], candidate: Version
+) -> None:
+    range_text = ",".join(f"{op}{version}" for op, version in clauses)
+    assert contains(range_text, candidate) is False
+
+
+@PROPERTY
+@given(bound=prereleases, candidate=prereleases)
+def test_range_naming_prerelease_admits_only_same_core_prereleases(bound: Version, candidate: Version) -> None:
+    same_core = (bound.major, bound.minor, bound.patch) == (candidate.major, candidate.minor, candidate.patch)
+    assert contains(f">={bound}", candidate) is (same_core and candidate >= bound)
+
+
+@PROPERTY
+@given(version=any_versions)
+def test_parse_version_leading_v_spells_the_same_version(version: Version) -> None:
+    assert parse_version(f"v{version}") == version
+    assert parse_version(str(version)) == version
+
+
+@PROPERTY
+@given(op=st.sampled_from([">=", "<", "^", "~", "="]), bound=releases, candidate=releases)
+def test_parse_range_leading_v_in_range_means_the_same(op: str, bound: Version, candidate: Version) -> None:
+    assert contains(f"{op}v{bound}", candidate) is contains(f"{op}{bound}", candidate)
