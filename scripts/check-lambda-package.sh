@@ -4,8 +4,7 @@
 # The runtime and architecture come from template.yaml (Globals), so bumping the runtime
 # there is enough for this check to follow. It then:
 #   1. requires every line of functions/requirements.txt to have a lower and an upper bound;
-#   2. rejects dev-only packages (the pyproject "dev" extra, the CLI's click, and boto3/botocore,
-#      which the runtime already provides);
+#   2. rejects dev-only packages (the pyproject "dev" extra and the CLI's click);
 #   3. downloads binary wheels only, for the Lambda platform, Python and ABI, and prints
 #      the resolved wheels and their total size.
 # Exits non-zero on the first problem. Needs Python >= 3.11 with pip, and access to PyPI.
@@ -60,7 +59,6 @@ requirements_file, pyproject_file = sys.argv[1], sys.argv[2]
 with open(pyproject_file, "rb") as fh:
     dev_extra = tomllib.load(fh).get("project", {}).get("optional-dependencies", {}).get("dev", [])
 dev_only = {canonicalize_name(n) for n in ("moto", "pytest", "hypothesis", "click", "cfn-lint", "aws-sam-cli")}
-dev_only |= {canonicalize_name("boto3"), canonicalize_name("botocore")}  # the runtime provides these
 dev_only |= {canonicalize_name(Requirement(line).name) for line in dev_extra}
 
 LOWER, UPPER = {">=", ">", "~=", "=="}, {"<", "<=", "~=", "=="}
@@ -137,13 +135,11 @@ LIMIT = 250 * 1000 * 1000  # bytes, unzipped, as Lambda counts them
 wheels = [Path(arg) for arg in sys.argv[1:]]
 unzipped = sum(info.file_size for wheel in wheels for info in zipfile.ZipFile(wheel).infolist())
 print(f"{unzipped} bytes ({unzipped / 1048576:.1f} MiB) unzipped; Lambda allows {LIMIT // 1000000} MB")
-for wheel in wheels:
-    name = wheel.name.split("-", 1)[0].lower()
-    if name in {"boto3", "botocore", "s3transfer"}:
-        print(
-            f"warning: {wheel.name} is pulled in transitively; it would shadow the runtime's copy",
-            file=sys.stderr,
-        )
+names = {wheel.name.split("-", 1)[0].lower() for wheel in wheels}
+if "botocore" in names and "boto3" not in names:
+    # aws-xray-sdk (Powertools Tracer) needs botocore; bundling it without a matching boto3
+    # would shadow the runtime's botocore under the runtime's older boto3.
+    sys.exit("check-lambda-package: botocore is bundled without boto3; pin boto3 in functions/requirements.txt")
 if unzipped > LIMIT:
     sys.exit(f"check-lambda-package: {unzipped} bytes unzipped is over Lambda's limit")
 PY

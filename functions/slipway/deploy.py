@@ -86,6 +86,7 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
         reason=outcome.reason,
         error_code=outcome.error_code,
         event_id=push.event_id,
+        initiated_by=push.initiated_by,
         time=now,
     )
 

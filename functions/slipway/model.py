@@ -39,6 +39,7 @@ class Push:
     digest: str
     tag: str | None
     time: datetime
+    initiated_by: str | None = None
 
     @property
     def registry(self) -> str:

@@ -39,6 +39,10 @@ class Notification(BaseModel):
     reason: str | None = None
     error_code: str | None = None
     event_id: str | None = None
+    initiated_by: str | None = None
+    duration_seconds: int | None = None
+    stopped_reasons: list[str] | None = None
+    rolled_back_to: str | None = None
     time: datetime
 
     def subject(self) -> str:

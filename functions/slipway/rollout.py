@@ -307,6 +307,43 @@ class TargetRollout:
             rollout_id=rid,
         )
 
+    def run_revision(self, push: Push, rule: Rule, target: Target, service: Service, revision: str) -> Outcome:
+        """Point a service at an existing revision (a rollback) through the same claim and record path."""
+        try:
+            state = self._store.get_state(service.key)
+            if state is not None and self._busy(state):
+                raise AwsError("Claim", "ServiceBusy", f"service {service.key} is in the middle of rollout {state.rollout_id}")
+            claim = ServiceState(
+                key=service.key,
+                generation=(state.generation if state else 0) + 1,
+                rollout_id=rollout_id(push.event_id, rule.name, service.key),
+                event_id=push.event_id,
+                digest=push.digest,
+                tag=push.tag,
+                status="REGISTERED",
+                claimed_at=self._clock(),
+                previous_task_definition=service.task_definition,
+                task_definition=revision,
+            )
+            try:
+                self._store.put_state(claim, state.generation if state else None)
+            except ConditionFailed:
+                raise AwsError("Claim", "ServiceBusy", f"service {service.key} changed hands; try again") from None
+            config = deployment_configuration(service, rule)
+            return self._update(push, rule, target, service, claim, config, state, ())
+        except AwsError as error:
+            return Outcome(
+                Status.ERROR,
+                f"{error.operation} failed: {error.code}: {error.message}",
+                rule=rule.name,
+                parameter=rule.parameter,
+                target=target,
+                service=service,
+                previous_task_definition=service.task_definition,
+                error_code=error.code,
+                retryable=error.retryable,
+            )
+
     def _busy(self, state: ServiceState) -> bool:
         return state.status in IN_FLIGHT and self._clock() - state.claimed_at < STALE_CLAIM
 
@@ -442,7 +479,7 @@ def expects_rollback(rule: Rule) -> bool:
     return bool((breaker.enable and breaker.rollback) or rule.spec.alarms)
 
 
-def to_rollout(push: Push, outcome: Outcome, now: datetime, initiated_by: str | None = None) -> Rollout:
+def to_rollout(push: Push, outcome: Outcome, now: datetime) -> Rollout:
     """The history record of a rollout that UpdateService accepted."""
     assert outcome.service is not None and outcome.task_definition is not None
     return Rollout(
@@ -466,5 +503,5 @@ def to_rollout(push: Push, outcome: Outcome, now: datetime, initiated_by: str | 
         event_id=push.event_id,
         containers=outcome.containers,
         expects_rollback=outcome.expects_rollback,
-        initiated_by=initiated_by,
+        initiated_by=push.initiated_by,
     )

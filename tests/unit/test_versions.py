@@ -40,7 +40,9 @@ def test_parse_version_semver_tag_parses(tag: str, expected: Version) -> None:
     assert parse_version(tag) == expected
 
 
-@pytest.mark.parametrize("tag", ["latest", "1.4", "1", "01.2.3", "v", "vv1.2.3", "", "1.2.3.4", "main-abc123", "release-1.2.3"])
+@pytest.mark.parametrize(
+    "tag", ["latest", "1.4", "1", "01.2.3", "v", "vv1.2.3", "", "1.2.3.4", "main-abc123", "release-1.2.3"]
+)
 def test_parse_version_non_semver_tag_returns_none(tag: str) -> None:
     assert parse_version(tag) is None
 

@@ -32,7 +32,7 @@ _DATES = {"claimed_at", "started_at", "finished_at"}
 def _to_item(values: dict[str, Any]) -> dict[str, Any]:
     item: dict[str, Any] = {}
     for key, value in values.items():
-        if value is None or value == ():
+        if value == ():
             continue
         if isinstance(value, datetime):
             value = value.isoformat()

@@ -1,0 +1,119 @@
+"""Return a service to an earlier revision, recorded, tracked and notified like any rollout."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from slipway.deploy import notification
+from slipway.errors import SlipwayError
+from slipway.model import Push, Rollout, Service, Status, TaskDefinition
+from slipway.rollout import TAG_PREFIX, Outcome, TargetRollout, image_repository
+from slipway.rules import Rule, RuleSpec, Target
+
+ROLLBACK_RULE = "rollback"
+
+
+class RollbackRefused(SlipwayError):
+    """A rollback that cannot be done, with the reason in words."""
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``(cluster, service)`` from ``CLUSTER/SERVICE``."""
+    cluster, sep, service = key.partition("/")
+    if not sep or not cluster or not service or "/" in service:
+        raise RollbackRefused(f"{key!r} is not CLUSTER/SERVICE")
+    return cluster, service
+
+
+def choose_revision(service: Service, history: list[Rollout], to: str | None) -> tuple[str, Rollout | None]:
+    """The revision to return to and the rollout that made it, if history knows one.
+
+    Without ``to``: the newest SUCCEEDED rollout whose revision is not the one running.
+    ``to`` may be a digest (``sha256:...``) from history, or a task definition
+    (``family:revision`` or ARN).
+    """
+    if to is None:
+        for rollout in history:
+            if rollout.status == Status.SUCCEEDED.value and rollout.task_definition != service.task_definition:
+                return rollout.task_definition, rollout
+        earliest = history[-1] if history else None
+        if earliest and earliest.previous_task_definition and earliest.previous_task_definition != service.task_definition:
+            return earliest.previous_task_definition, None
+        raise RollbackRefused(f"no earlier successful revision of {service.key} in history; name one with --to")
+    if to.startswith("sha256:"):
+        matches = [r for r in history if r.digest == to]
+        if not matches:
+            raise RollbackRefused(f"{to} was never rolled out to {service.key} (see slipway history)")
+        best = next((r for r in matches if r.status == Status.SUCCEEDED.value), matches[0])
+        return best.task_definition, best
+    by_revision = next((r for r in history if r.task_definition == to or r.task_definition.endswith("/" + to)), None)
+    return to, by_revision
+
+
+class Rollback:
+    """Runs a rollback through the rollout path of the deploy function."""
+
+    def __init__(
+        self,
+        ecs: Any,
+        store: Any,
+        notifier: Any,
+        tracker: Any = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._ecs = ecs
+        self._store = store
+        self._notifier = notifier
+        self._tracker = tracker
+        self._clock = clock
+
+    def run(self, key: str, to: str | None = None, initiated_by: str | None = None) -> Outcome:
+        cluster, name = split_key(key)
+        lookup = self._ecs.describe_services(cluster, [name])
+        if name not in lookup.found:
+            raise RollbackRefused(str(lookup.missing[name]))
+        service: Service = lookup.found[name]
+        revision, source = choose_revision(service, self._store.history(service.key, limit=100), to)
+        taskdef: TaskDefinition = self._ecs.describe_task_definition(revision)
+        if taskdef.arn == service.task_definition:
+            raise RollbackRefused(f"{service.key} already runs {taskdef.arn}")
+        push = self._push_for(service, taskdef, source, initiated_by)
+        target = Target(cluster=cluster, service=name)
+        rule = Rule(
+            push.repository,
+            ROLLBACK_RULE,
+            f"slipway rollback by {initiated_by or 'unknown'}",
+            RuleSpec(targets=[target], allow_downgrade=True),
+        )
+        outcome = TargetRollout(self._ecs, self._store, clock=self._clock).run_revision(
+            push, rule, target, service, taskdef.arn
+        )
+        failures = self._notifier.publish([notification(push, outcome, self._clock())])
+        if outcome.supersedes and self._tracker is not None:
+            self._tracker.supersede(outcome.supersedes, f"replaced by rollback {outcome.rollout_id}")
+        if failures:
+            raise RollbackRefused("rollback started but its notification failed: " + "; ".join(failures))
+        return outcome
+
+    def _push_for(self, service: Service, taskdef: TaskDefinition, source: Rollout | None, who: str | None) -> Push:
+        account, region = service.arn.split(":")[4], service.arn.split(":")[3]
+        if source is not None:
+            repository, digest, tag = source.repository, source.digest, source.tag
+        else:
+            image = str(taskdef.containers[0].get("image", "")) if taskdef.containers else ""
+            repository = taskdef.tag(TAG_PREFIX + "repository") or image_repository(image).split("/", 1)[-1]
+            digest = taskdef.tag(TAG_PREFIX + "digest") or (image.split("@", 1)[1] if "@" in image else "")
+            tag = taskdef.tag(TAG_PREFIX + "tag")
+        return Push(
+            event_id=f"rollback-{uuid.uuid4()}",
+            account=account,
+            region=region,
+            repository=repository,
+            digest=digest,
+            tag=tag,
+            time=self._clock(),
+            initiated_by=who,
+        )
