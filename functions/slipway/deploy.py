@@ -222,7 +222,7 @@ class Deployer:
 
         def one(pair: tuple[Rule, Target]) -> Outcome:
             rule, target = pair
-            found = services[(target.cluster, target.service)]
+            found = services[(target.cluster_name, target.service)]
             if isinstance(found, AwsError):
                 return _error(rule, target, None, found)
             if found.status != "ACTIVE":
@@ -236,13 +236,16 @@ class Deployer:
         return _parallel(one, selected, self._workers)
 
     def _describe_services(self, targets: list[Target]) -> dict[tuple[str, str], Service | AwsError]:
+        # One cluster may be named by name in one target and by ARN in another: group by name.
         by_cluster: dict[str, list[str]] = defaultdict(list)
+        identifier: dict[str, str] = {}
         for target in targets:
-            by_cluster[target.cluster].append(target.service)
+            by_cluster[target.cluster_name].append(target.service)
+            identifier.setdefault(target.cluster_name, target.cluster)
 
         def lookup(cluster: str) -> tuple[str, ServiceLookup | AwsError]:
             try:
-                return cluster, self._ecs.describe_services(cluster, by_cluster[cluster])
+                return cluster, self._ecs.describe_services(identifier[cluster], by_cluster[cluster])
             except AwsError as error:
                 return cluster, error
 
@@ -273,7 +276,7 @@ class Deployer:
 
     def _report(self, push: Push, report: PushReport) -> None:
         now = self._clock()
-        publishable = [o for o in report.outcomes if not o.retryable]
+        publishable = [o for o in report.outcomes if not o.retryable and not o.quiet]
         for outcome in report.outcomes:
             extra = {"status": outcome.status.value, "rule": outcome.rule, "reason": outcome.reason}
             extra["target"] = outcome.target.key if outcome.target else None

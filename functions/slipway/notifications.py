@@ -47,9 +47,14 @@ class Notification(BaseModel):
 
     def subject(self) -> str:
         """``[STATUS] repository:tag -> cluster/service``, cut to what SNS accepts."""
-        image = f"{self.repository}:{self.tag}" if self.tag else (self.repository or "?")
-        where = f"{self.cluster}/{self.service}" if self.service else f"rule {self.rule or self.parameter}"
-        return to_subject(f"[{self.status}] {image} -> {where}")
+        image = f"{self.repository or '?'}:{self.tag}" if self.tag else (self.repository or "?")
+        if self.service:
+            where = f" -> {self.cluster}/{self.service}"
+        elif self.rule or self.parameter:
+            where = f" -> rule {self.rule or self.parameter}"
+        else:
+            where = ""
+        return to_subject(f"[{self.status}] {image}{where}")
 
     def attributes(self) -> dict[str, dict[str, str]]:
         values = self.model_dump()

@@ -56,6 +56,7 @@ class Outcome:
     containers: tuple[str, ...] = ()
     supersedes: str | None = None
     expects_rollback: bool = False
+    quiet: bool = False
 
     @property
     def launch_type(self) -> str | None:
@@ -407,8 +408,6 @@ class TargetRollout:
         containers: tuple[str, ...],
     ) -> Outcome:
         assert state.task_definition is not None
-        deploying = state.advance(status="DEPLOYING", deployment_id=deployment_id)
-        self._store.put_state(deploying, state.generation)
         outcome = Outcome(
             Status.DEPLOYING,
             "UpdateService accepted the new revision",
@@ -423,7 +422,9 @@ class TargetRollout:
             containers=containers,
             expects_rollback=expects_rollback(rule),
         )
-        self._store.put_rollout(to_rollout(push, outcome, self._clock()))
+        # History first, stamped with the claim's time: a retry rewrites the same item.
+        self._store.put_rollout(to_rollout(push, outcome, state.claimed_at))
+        self._store.put_state(state.advance(status="DEPLOYING", deployment_id=deployment_id), state.generation)
         return outcome
 
     def _resume(
@@ -448,9 +449,12 @@ class TargetRollout:
                 return self._record(push, rule, target, service, state, deployment_id, containers)
             config = deployment_configuration(service, rule)
             return self._update(push, rule, target, service, state, config, None, containers)
+        # DEPLOYING: the earlier attempt may not have published; say it (again). A later
+        # status was reported by the tracker already, so stay quiet.
         return Outcome(
-            Status(state.status) if state.status in Status.__members__ else Status.DEPLOYING,
+            Status.DEPLOYING,
             "UpdateService accepted the new revision",
+            quiet=state.status != "DEPLOYING",
             rule=rule.name,
             parameter=rule.parameter,
             target=target,

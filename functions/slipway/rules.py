@@ -37,7 +37,8 @@ class RuleInvalid(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # strict: JSON true/false only, never "false" or 0 read as a boolean
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Target(_Strict):

@@ -26,10 +26,14 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 class Clock:
-    """A clock tests move forward instead of sleeping."""
+    """A clock tests move forward instead of sleeping.
+
+    It starts a day back, so what it stamps sorts before anything stamped with the
+    real time (the CLI, run in-process, uses the real clock).
+    """
 
     def __init__(self) -> None:
-        self.now = datetime.now(UTC)
+        self.now = datetime.now(UTC) - timedelta(days=1)
 
     def __call__(self) -> datetime:
         return self.now

@@ -349,11 +349,6 @@ def test_deployer_describes_each_distinct_task_definition_once(world: World) -> 
     assert described == Counter({world.web: 1, other: 1})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: deploy.py _describe_services (lines 238-240) groups targets by the cluster string as written, "
-    "so one cluster named by name in one target and by ARN in another is described twice",
-)
 def test_deployer_cluster_named_by_name_and_by_arn_is_described_once(world: World) -> None:
     world.rules.put("by-name", {"targets": [WEB]})
     world.rules.put("by-arn", {"targets": [{"cluster": cluster_arn("prod"), "service": "api"}]})

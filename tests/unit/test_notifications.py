@@ -148,11 +148,6 @@ def test_subject_any_push_fits_sns_and_starts_with_status(repository: str, tag: 
     assert subject.startswith(f"[{status}] ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Notification.subject() spells a missing rule/repository as 'None' (notifications.py lines 46-47): "
-    "a rejected push is published as '[ERROR] web:1.4.2 -> rule None'",
-)
 def test_subject_rejected_push_has_no_python_none() -> None:
     # GIVEN the ERROR notice the deploy function publishes for a push from another account
     event = load_event("ecr-push-other-account.json")

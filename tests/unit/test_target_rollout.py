@@ -379,11 +379,6 @@ def test_target_rollout_retry_after_newer_push_took_stale_claim_does_not_go_back
     assert harness.ecs.count("RegisterTaskDefinition") == 2  # ours (throttled) and the newer push's
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a retry that resumes a DEPLOYING claim returns early (rollout.py _resume, last branch) "
-    "and never writes the rollout history the failed first attempt could not write",
-)
 def test_target_rollout_history_write_failure_retry_writes_history(harness: Harness) -> None:
     # GIVEN UpdateService was accepted but the history write was throttled
     harness.store.fail("TransactWriteItems", "ThrottlingException")
