@@ -74,7 +74,14 @@ class App:
             count=count,
             tracker=self.tracker,
             clock=self.clock,
+            gates=self.gates,
         )
+
+    @cached_property
+    def gates(self) -> Any:
+        from slipway.gates import Gatekeeper
+
+        return Gatekeeper(self.store, self.clock)
 
     @cached_property
     def tracker(self) -> Any:

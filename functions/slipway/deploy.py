@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger
 
 from slipway.errors import AwsError
-from slipway.model import Push, Service, Status, TaskDefinition
+from slipway.gates import PASS, WAVE, Verdict
+from slipway.model import Hold, Push, Service, Status, TaskDefinition
 from slipway.notifications import Notification
 from slipway.ports import Ecs, Notifier, RuleSource, ServiceLookup, Store
-from slipway.rollout import Outcome, TargetRollout
+from slipway.rollout import Outcome, TargetRollout, rollout_id
 from slipway.rules import Rule, RuleInvalid, Target
 
 logger = Logger(child=True)
@@ -87,6 +88,7 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
         error_code=outcome.error_code,
         event_id=push.event_id,
         initiated_by=push.initiated_by,
+        held=outcome.held,
         time=now,
     )
 
@@ -115,6 +117,7 @@ class Deployer:
         count: Count = lambda name, value: None,
         sleep: Callable[[float], None] | None = None,
         tracker: Any = None,
+        gates: Any = None,
     ) -> None:
         self._ecs = ecs
         self._rules = rules
@@ -125,6 +128,7 @@ class Deployer:
         self._clock = clock
         self._count = count
         self._tracker = tracker
+        self._gates = gates
         extra = {"sleep": sleep} if sleep else {}
         self._rollout = TargetRollout(ecs, store, clock=clock, refresh=self._refresh, **extra)
 
@@ -175,14 +179,106 @@ class Deployer:
                     for t in rule.spec.targets
                 )
                 continue
-            for target in rule.spec.targets:
-                refusal = self._refuse(push, rule, target)
-                if refusal:
-                    report.outcomes.append(refusal)
-                else:
-                    selected.append((rule, target))
+            selected.extend(self._admit(push, rule, rule.spec.targets, report.outcomes))
         logger.info("rules matched", extra={"matched": report.matched_rules, "targets": len(selected)})
         return selected
+
+    def _admit(
+        self,
+        push: Push,
+        rule: Rule,
+        targets: Iterable[Target],
+        outcomes: list[Outcome],
+        approved_by: str | None = None,
+        hold_again: bool = True,
+    ) -> list[tuple[Rule, Target]]:
+        """The targets of a rule that may roll out now; the others get a SKIPPED outcome (and a hold)."""
+        admitted: list[tuple[Rule, Target]] = []
+        verdict = self._gates.check(rule, push.digest, approved_by) if self._gates else PASS
+        slots = self._gates.wave_slots(rule) if self._gates and verdict.passed else None
+        for target in targets:
+            refusal = self._refuse(push, rule, target)
+            if refusal:
+                outcomes.append(refusal)
+                continue
+            stop = verdict
+            if verdict.passed and slots is not None:
+                if slots <= 0:
+                    reason = f"queued: rule {rule.name} rolls out {rule.spec.max_parallel} target(s) at a time"
+                    stop = Verdict(False, reason, WAVE, True)
+                slots -= 1
+            if stop.passed:
+                admitted.append((rule, target))
+            else:
+                outcomes.append(self._held(push, rule, target, stop, approved_by, hold_again))
+        return admitted
+
+    def _held(
+        self, push: Push, rule: Rule, target: Target, verdict: Verdict, approved_by: str | None, persist: bool = True
+    ) -> Outcome:
+        hold_id = rollout_id(push.event_id, rule.name, target.key)
+        if verdict.hold and persist:
+            now = self._clock()
+            self._store.put_hold(
+                Hold(
+                    hold_id=hold_id,
+                    repository=push.repository,
+                    rule=rule.name,
+                    cluster=target.cluster,
+                    service=target.service,
+                    container=target.container,
+                    event_id=push.event_id,
+                    account=push.account,
+                    region=push.region,
+                    digest=push.digest,
+                    tag=push.tag,
+                    pushed_at=push.time,
+                    gate=verdict.gate or "",
+                    reason=verdict.reason,
+                    created_at=now,
+                    not_before=verdict.not_before,
+                    approved_by=approved_by,
+                    approved_at=now if approved_by else None,
+                )
+            )
+        return Outcome(
+            Status.SKIPPED,
+            verdict.reason,
+            rule=rule.name,
+            parameter=rule.parameter,
+            target=target,
+            rollout_id=hold_id,
+            held=verdict.gate if verdict.hold else None,
+        )
+
+    # -- holds: pushes waiting for a gate to open ----------------------------------
+    def release_due(self, repository: str | None = None) -> list[Outcome]:
+        """Roll out every held push whose gate has opened (called on outcomes and by the sweep)."""
+        outcomes: list[Outcome] = []
+        for hold in self._store.holds(repository):
+            outcomes.extend(self.release(hold))
+        return outcomes
+
+    def release(self, hold: Hold, approved_by: str | None = None) -> list[Outcome]:
+        """Roll a held push out if its rule still wants it and every gate is open now."""
+        rule = next((r for r in self._rules.load(hold.repository).rules if r.name == hold.rule), None)
+        wanted = Target(cluster=hold.cluster, service=hold.service).key
+        target = next((t for t in rule.spec.targets if t.key == wanted), None) if rule else None
+        push = hold.push()
+        if rule is None or target is None or not rule.spec.enabled or not rule.match(push.tag or "").matched:
+            logger.info("hold dropped: its rule no longer takes the push", extra={"hold": hold.hold_id})
+            self._store.delete_hold(hold)
+            return []
+        blocked: list[Outcome] = []
+        admitted = self._admit(push, rule, [target], blocked, approved_by or hold.approved_by, hold_again=False)
+        if not admitted:
+            return []  # still gated: the hold stays as it is, and nothing new is said
+        self._store.delete_hold(hold)
+        report = PushReport(push, matched_rules=[rule.name])
+        report.outcomes.extend(self._roll_out(push, admitted))
+        self._report(push, report)
+        self._supersede(push, report)
+        return report.outcomes
 
     def _refuse(self, push: Push, rule: Rule, target: Target) -> Outcome | None:
         base = {"rule": rule.name, "parameter": rule.parameter, "target": target}

@@ -183,3 +183,43 @@ class Rollout:
 
     def with_status(self, status: str, reason: str, **changes: Any) -> Rollout:
         return replace(self, status=status, reason=reason, **changes)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A push held back by a gate of one rule for one target, until the gate opens."""
+
+    hold_id: str
+    repository: str
+    rule: str
+    cluster: str
+    service: str
+    container: str | None
+    event_id: str
+    account: str
+    region: str
+    digest: str
+    tag: str | None
+    pushed_at: datetime
+    gate: str
+    reason: str
+    created_at: datetime
+    not_before: datetime | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.repository}#{self.rule}#{self.cluster}/{self.service}"
+
+    def push(self) -> Push:
+        return Push(self.event_id, self.account, self.region, self.repository, self.digest, self.tag, self.pushed_at)
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    """How one rollout of a digest under a rule ended (for promotion gates)."""
+
+    key: str
+    status: str
+    finished_at: datetime | None

@@ -43,6 +43,7 @@ class Notification(BaseModel):
     duration_seconds: int | None = None
     stopped_reasons: list[str] | None = None
     rolled_back_to: str | None = None
+    held: str | None = None
     time: datetime
 
     def subject(self) -> str:

@@ -57,6 +57,7 @@ class Outcome:
     supersedes: str | None = None
     expects_rollback: bool = False
     quiet: bool = False
+    held: str | None = None
 
     @property
     def launch_type(self) -> str | None:

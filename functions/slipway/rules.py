@@ -13,9 +13,11 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from slipway.versions import RangeError, VersionRange, parse_range, parse_version
 
@@ -93,6 +95,74 @@ class CircuitBreaker(_Strict):
     rollback: bool = True
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class FreezeWindow(_Strict):
+    """A time during which a rule does not deploy. Exactly one of three forms:
+
+    - ``start`` and ``end``: one absolute window (ISO 8601; without an offset, in ``timezone``);
+    - ``cron`` and ``duration_minutes``: a window opening at each cron time (5 fields);
+    - ``days`` with ``from`` and ``to``: weekly, e.g. Friday 16:00 to 23:59 (``to`` before
+      ``from`` runs past midnight).
+    """
+
+    start: datetime | None = Field(default=None, strict=False)
+    end: datetime | None = Field(default=None, strict=False)
+    cron: str | None = None
+    duration_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = Field(default=None, min_length=1)
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    timezone: str = "UTC"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=False)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from cronsim import CronSim, CronSimError
+
+            try:
+                CronSim(value, datetime(2000, 1, 1))
+            except CronSimError as error:
+                raise ValueError(f"cron {value!r}: {error}") from None
+        return value
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _clock(cls, value: str | None) -> str | None:
+        if value is not None and not _CLOCK.match(value):
+            raise ValueError(f"{value!r} is not a time of day HH:MM")
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> FreezeWindow:
+        forms = {
+            "start/end": (self.start, self.end),
+            "cron/duration_minutes": (self.cron, self.duration_minutes),
+            "days/from/to": (self.days, self.from_, self.to),
+        }
+        complete = [name for name, parts in forms.items() if all(p is not None for p in parts)]
+        partial = [name for name, parts in forms.items() if any(p is not None for p in parts)]
+        if len(partial) != 1 or len(complete) != 1:
+            raise ValueError("a freeze window is exactly one of: start+end, cron+duration_minutes, days+from+to")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
 class RuleSpec(_Strict):
     """The JSON value of a rule parameter. Unknown keys are errors, never ignored."""
 
@@ -103,6 +173,20 @@ class RuleSpec(_Strict):
     allow_downgrade: bool = False
     circuit_breaker: CircuitBreaker = CircuitBreaker()
     alarms: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]], Field(max_length=10)] | None = None
+    promote_from: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    soak_minutes: int | None = Field(default=None, ge=0, le=30 * 24 * 60)
+    freeze: list[FreezeWindow] | None = None
+    deploy_after_freeze: bool = False
+    max_parallel: int | None = Field(default=None, ge=1, le=500)
+    approval: bool = False
+
+    @model_validator(mode="after")
+    def _coherent(self) -> RuleSpec:
+        if self.soak_minutes is not None and self.promote_from is None:
+            raise ValueError("soak_minutes needs promote_from (the rule whose success soaks)")
+        if self.deploy_after_freeze and not self.freeze:
+            raise ValueError("deploy_after_freeze needs freeze windows")
+        return self
 
     @field_validator("semver")
     @classmethod
@@ -229,7 +313,7 @@ def _known_keys(location: list[Any]) -> list[str]:
         if inner is None:
             return []
         model = inner
-    return list(model.model_fields)
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:

@@ -20,13 +20,14 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from slipway.aws.clients import call, client
 from slipway.errors import AwsError, ConditionFailed
-from slipway.model import Rollout, ServiceState
+from slipway.model import DigestRecord, Hold, Rollout, ServiceState
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _STATE_FIELDS = {f.name for f in fields(ServiceState)}
+_HOLD_FIELDS = {f.name for f in fields(Hold)}
 _ROLLOUT_FIELDS = {f.name for f in fields(Rollout)}
-_DATES = {"claimed_at", "started_at", "finished_at"}
+_DATES = {"claimed_at", "started_at", "finished_at", "pushed_at", "created_at", "not_before", "approved_at", "time"}
 
 
 def _to_item(values: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +61,21 @@ def _from_item(item: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
 
 def service_pk(key: str) -> str:
     return f"service#{key}"
+
+
+def rule_pk(repository: str, rule: str) -> str:
+    return f"rule#{repository}#{rule}"
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals back to ints and floats, recursively."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "as_integer_ratio") and not isinstance(value, (int, float)):
+        return int(value) if value == int(value) else float(value)
+    return value
 
 
 def history_sk(rollout: Rollout) -> str:
@@ -126,6 +142,9 @@ class DynamoStore:
         if rollout.status == "DEPLOYING":
             watch = {"pk": "inflight", "sk": f"{rollout.started_at.isoformat()}#{rollout.rollout_id}", "rollout_id": rollout.rollout_id}
             writes.append({"Put": {"TableName": self._table, "Item": _to_item(watch)}})
+            wave = {"pk": rule_pk(rollout.repository, rollout.rule), "sk": f"inflight#{rollout.key}", "rollout_id": rollout.rollout_id, "expiration": expiration}
+            writes.append({"Put": {"TableName": self._table, "Item": _to_item(wave)}})
+        writes.append({"Put": {"TableName": self._table, "Item": _to_item(self._digest_record(rollout, expiration))}})
         call("TransactWriteItems", self._client.transact_write_items, TransactItems=writes)
 
     def _pointer(self, deployment_id: str, history_key: dict[str, str], expiration: int) -> dict[str, Any]:
@@ -138,6 +157,113 @@ class DynamoStore:
             "expiration": expiration,
         }
         return {"Put": {"TableName": self._table, "Item": _to_item(item)}}
+
+    @staticmethod
+    def _digest_record(rollout: Rollout, expiration: int) -> dict[str, Any]:
+        return {
+            "pk": f"digest#{rollout.repository}@{rollout.digest}",
+            "sk": f"rule#{rollout.rule}#{rollout.key}",
+            "key": rollout.key,
+            "status": rollout.status,
+            "finished_at": rollout.finished_at,
+            "rollout_id": rollout.rollout_id,
+            "expiration": expiration,
+        }
+
+    def digest_rollouts(self, repository: str, digest: str, rule: str) -> list[DigestRecord]:
+        """How the rollouts of a digest under a rule stand (latest per service)."""
+        response = call(
+            "Query",
+            self._client.query,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :sk)",
+            ExpressionAttributeValues=_to_item({":pk": f"digest#{repository}@{digest}", ":sk": f"rule#{rule}#"}),
+            ConsistentRead=True,
+        )
+        return [DigestRecord(**_from_item(i, {"key", "status", "finished_at"})) for i in response.get("Items", [])]
+
+    def in_flight(self, repository: str, rule: str) -> int:
+        """How many of a rule's rollouts are still DEPLOYING (its current wave)."""
+        response = call(
+            "Query",
+            self._client.query,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :sk)",
+            ExpressionAttributeValues=_to_item({":pk": rule_pk(repository, rule), ":sk": "inflight#"}),
+            Select="COUNT",
+            ConsistentRead=True,
+        )
+        return int(response.get("Count", 0))
+
+    # -- holds -------------------------------------------------------------------
+    def put_hold(self, hold: Hold) -> None:
+        """Hold a push for a rule and target; a newer push for the same rule and target replaces it."""
+        expiration = int(time.time() + self._retention.total_seconds())
+        item = _to_item({"pk": "hold", "sk": hold.key, **asdict(hold), "expiration": expiration})
+        pointer = _to_item({"pk": f"rollout#{hold.hold_id}", "sk": "hold", "ref_pk": "hold", "ref_sk": hold.key, "expiration": expiration})
+        call(
+            "TransactWriteItems",
+            self._client.transact_write_items,
+            TransactItems=[{"Put": {"TableName": self._table, "Item": item}}, {"Put": {"TableName": self._table, "Item": pointer}}],
+        )
+
+    def holds(self, repository: str | None = None) -> list[Hold]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :sk)" if repository else ""),
+            "ExpressionAttributeValues": _to_item({":pk": "hold", **({":sk": f"{repository}#"} if repository else {})}),
+            "ConsistentRead": True,
+        }
+        found: list[Hold] = []
+        while True:
+            response = call("Query", self._client.query, **kwargs)
+            found.extend(Hold(**_from_item(i, _HOLD_FIELDS)) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def get_hold(self, hold_id: str) -> Hold | None:
+        ref = self.rollout_ref(f"rollout#{hold_id}", "hold")
+        if ref is None:
+            return None
+        response = call("GetItem", self._client.get_item, TableName=self._table, Key=_to_item(ref[0]), ConsistentRead=True)
+        item = response.get("Item")
+        hold = Hold(**_from_item(item, _HOLD_FIELDS)) if item else None
+        return hold if hold is not None and hold.hold_id == hold_id else None
+
+    def delete_hold(self, hold: Hold) -> None:
+        """Drop a hold, unless a newer push replaced it meanwhile."""
+        try:
+            self._conditional(
+                "DeleteItem",
+                self._client.delete_item,
+                TableName=self._table,
+                Key=_to_item({"pk": "hold", "sk": hold.key}),
+                ConditionExpression="hold_id = :h",
+                ExpressionAttributeValues={":h": {"S": hold.hold_id}},
+            )
+        except ConditionFailed:
+            pass
+
+    # -- pushes ------------------------------------------------------------------
+    def put_push(self, repository: str, record: dict[str, Any]) -> None:
+        """Remember what a push matched and why (for ``slipway explain``)."""
+        expiration = int(time.time() + self._retention.total_seconds())
+        item = {"pk": f"push#{repository}", "sk": f"{record['time']}#{record['event_id']}", "record": record, "expiration": expiration}
+        call("PutItem", self._client.put_item, TableName=self._table, Item=_to_item(item))
+
+    def last_push(self, repository: str) -> dict[str, Any] | None:
+        response = call(
+            "Query",
+            self._client.query,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=_to_item({":pk": f"push#{repository}"}),
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        return _plain(_deserializer.deserialize(items[0]["record"])) if items else None
 
     def history(self, key: str, limit: int = 20) -> list[Rollout]:
         """Rollouts of one service, newest first."""
@@ -247,7 +373,29 @@ class DynamoStore:
             if error.code == "ConditionalCheckFailedException":
                 return None
             raise
-        return Rollout(**_from_item(response["Attributes"], _ROLLOUT_FIELDS))
+        moved = Rollout(**_from_item(response["Attributes"], _ROLLOUT_FIELDS))
+        self._after_transition(moved)
+        return moved
+
+    def _after_transition(self, rollout: Rollout) -> None:
+        """Keep the promotion index and the rule's wave in step with a rollout's outcome."""
+        expiration = int(time.time() + self._retention.total_seconds())
+        call("PutItem", self._client.put_item, TableName=self._table, Item=_to_item(self._digest_record(rollout, expiration)))
+        if rollout.status != "DEPLOYING":
+            self._leave_wave(rollout)
+
+    def _leave_wave(self, rollout: Rollout) -> None:
+        try:
+            self._conditional(
+                "DeleteItem",
+                self._client.delete_item,
+                TableName=self._table,
+                Key=_to_item({"pk": rule_pk(rollout.repository, rollout.rule), "sk": f"inflight#{rollout.key}"}),
+                ConditionExpression="rollout_id = :r",
+                ExpressionAttributeValues={":r": {"S": rollout.rollout_id}},
+            )
+        except ConditionFailed:
+            pass  # gone already, or a newer rollout of the rule holds this service's slot
 
     def pending_notice(self, rollout: Rollout) -> str | None:
         response = call(

@@ -1,0 +1,151 @@
+"""Guard rails a rule sets before a push may roll out: freezes, promotion, approval, waves.
+
+A push that does not pass a gate is SKIPPED with the reason and, where the gate can
+open by itself (promotion, a freeze with ``deploy_after_freeze``, approval, a wave
+slot), held: the hold is released by the track function, the sweep or
+``slipway approve``, through the same rollout path as a push.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from cronsim import CronSim
+
+from slipway.rules import WEEKDAYS, FreezeWindow, Rule
+
+FREEZE, PROMOTION, APPROVAL, WAVE = "freeze", "promotion", "approval", "wave"
+
+
+def _local(value: datetime, zone: ZoneInfo) -> datetime:
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value
+
+
+def window_end(window: FreezeWindow, now: datetime) -> datetime | None:
+    """When the window that ``now`` falls in ends, or None if ``now`` is outside it."""
+    zone = ZoneInfo(window.timezone)
+    local = now.astimezone(zone)
+    if window.start is not None and window.end is not None:
+        start, end = _local(window.start, zone), _local(window.end, zone)
+        return end if start <= now < end else None
+    if window.cron is not None and window.duration_minutes is not None:
+        # The latest opening at or before now (CronSim in reverse steps back from now).
+        opened = next(iter(CronSim(window.cron, local.replace(tzinfo=None) + timedelta(seconds=1), reverse=True)))
+        closes = opened.replace(tzinfo=zone) + timedelta(minutes=window.duration_minutes)
+        return closes if opened.replace(tzinfo=zone) <= local < closes else None
+    return _weekly_end(window, local)
+
+
+def _weekly_end(window: FreezeWindow, local: datetime) -> datetime | None:
+    assert window.days is not None and window.from_ is not None and window.to is not None
+    days = {WEEKDAYS.index(d) for d in window.days}
+    start = tuple(int(x) for x in window.from_.split(":"))
+    stop = tuple(int(x) for x in window.to.split(":"))
+    now_hm = (local.hour, local.minute)
+    today = local.weekday()
+    at = lambda base, hm: base.replace(hour=hm[0], minute=hm[1], second=0, microsecond=0)  # noqa: E731
+    if start < stop:
+        return at(local, stop) if today in days and start <= now_hm < stop else None
+    # Past midnight: opens on a listed day at `from`, closes the next day at `to`.
+    if today in days and now_hm >= start:
+        return at(local + timedelta(days=1), stop)
+    if (today - 1) % 7 in days and now_hm < stop:
+        return at(local, stop)
+    return None
+
+
+def frozen_until(windows: list[FreezeWindow] | None, now: datetime) -> datetime | None:
+    """The end of the freeze ``now`` falls in, following back-to-back windows; None if not frozen."""
+    until: datetime | None = None
+    moment = now
+    for _ in range(20):  # adjoining windows chain; a bound keeps a cycle from looping
+        ends = [end for end in (window_end(w, moment) for w in windows or []) if end is not None]
+        if not ends:
+            return until
+        until = max(ends)
+        moment = until
+    return until
+
+
+class PromotionRecord(Protocol):
+    status: str
+    finished_at: datetime | None
+
+
+class GateQueries(Protocol):
+    def digest_rollouts(self, repository: str, digest: str, rule: str) -> list[PromotionRecord]: ...
+
+    def in_flight(self, repository: str, rule: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a push may roll out now under a rule; if not, why, and whether to hold it."""
+
+    passed: bool
+    reason: str = ""
+    gate: str | None = None
+    hold: bool = False
+    not_before: datetime | None = None
+
+
+PASS = Verdict(True)
+
+
+class Gatekeeper:
+    """Evaluates a rule's gates for one push at one moment."""
+
+    def __init__(self, queries: GateQueries, clock: object = None) -> None:
+        self._queries = queries
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return self._clock()  # type: ignore[operator, no-any-return]
+
+    def freeze(self, rule: Rule) -> Verdict:
+        until = frozen_until(rule.spec.freeze, self.now())
+        if until is None:
+            return PASS
+        when = until.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        then = "; it rolls out when the window ends" if rule.spec.deploy_after_freeze else ""
+        return Verdict(False, f"frozen until {when}{then}", FREEZE, rule.spec.deploy_after_freeze, until)
+
+    def promotion(self, rule: Rule, digest: str) -> Verdict:
+        source = rule.spec.promote_from
+        if not source:
+            return PASS
+        records = self._queries.digest_rollouts(rule.repository, digest, source)
+        if not records:
+            return Verdict(False, f'waiting for {digest[:19]} to succeed under rule "{source}" first', PROMOTION, True)
+        unfinished = [r for r in records if r.status != "SUCCEEDED"]
+        if unfinished:
+            states = ", ".join(sorted({r.status for r in unfinished}))
+            return Verdict(False, f'{digest[:19]} has not succeeded under rule "{source}" ({states})', PROMOTION, True)
+        succeeded = max(r.finished_at for r in records if r.finished_at is not None)
+        soaked = succeeded + timedelta(minutes=rule.spec.soak_minutes or 0)
+        if soaked > self.now():
+            left = int((soaked - self.now()).total_seconds() // 60) + 1
+            reason = f'soaking: succeeded under "{source}" at {succeeded:%H:%M} UTC, {left} min of {rule.spec.soak_minutes} to go'
+            return Verdict(False, reason, PROMOTION, True, soaked)
+        return PASS
+
+    def approval(self, rule: Rule, approved_by: str | None) -> Verdict:
+        if not rule.spec.approval or approved_by:
+            return PASS
+        return Verdict(False, "waiting for approval (slipway approve ROLLOUT_ID)", APPROVAL, True)
+
+    def wave_slots(self, rule: Rule) -> int | None:
+        """How many more of the rule's targets may start now (None: no limit)."""
+        if rule.spec.max_parallel is None:
+            return None
+        return max(0, rule.spec.max_parallel - self._queries.in_flight(rule.repository, rule.name))
+
+    def check(self, rule: Rule, digest: str, approved_by: str | None = None) -> Verdict:
+        """Freeze, then promotion, then approval: the first gate that stops the push."""
+        for verdict in (self.freeze(rule), self.promotion(rule, digest), self.approval(rule, approved_by)):
+            if not verdict.passed:
+                return verdict
+        return PASS
