@@ -9,6 +9,7 @@ found from ``--stack`` (CloudFormation outputs) or from ``SLIPWAY_TABLE_NAME``,
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -96,6 +97,14 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+_TASK_DEFINITION_ARN = re.compile(r"arn:aws[a-z-]*:ecs:[^:]+:\d{12}:task-definition/(\S+?)(?=[\s,;]|\.?$)")
+
+
+def short_reason(reason: str, width: int = 80) -> str:
+    """A reason for a table cell: task definition ARNs shortened to family:revision."""
+    return _TASK_DEFINITION_ARN.sub(r"\1", reason)[:width]
+
+
 def short_revision(arn: str | None) -> str:
     return arn.rsplit("/", 1)[-1] if arn else "-"
 
@@ -162,7 +171,7 @@ def history(ctx: Context, service_key: str, limit: int, as_json: bool) -> None:
             short_revision(r.task_definition),
             r.rule,
             f"{r.duration_seconds}s" if r.duration_seconds is not None else "-",
-            r.reason[:80],
+            short_reason(r.reason),
         ]
         for r in rollouts
     ]

@@ -58,6 +58,8 @@ class PushReport:
                     "target": o.target.key if o.target else None,
                     "reason": o.reason,
                     "task_definition": o.task_definition,
+                    "rollout_id": o.rollout_id,
+                    "held": o.held,
                 }
                 for o in self.outcomes
             ],
@@ -146,11 +148,21 @@ class Deployer:
         if not report.matched_rules and not ruleset.invalid:
             logger.info("no rule matched the push", extra={"unmatched": report.unmatched_rules})
             self._count("PushesUnmatched", 1)
+            self._remember(report)
             return report
         report.outcomes.extend(self._roll_out(push, selected))
         self._report(push, report)
         self._supersede(push, report)
+        self._remember(report)
         return report
+
+    def _remember(self, report: PushReport) -> None:
+        """Keep what the push matched and why, for ``slipway explain``."""
+        record = {**report.summary(), "event_id": report.push.event_id, "time": self._clock().isoformat()}
+        try:
+            self._store.put_push(report.push.repository, record)
+        except AwsError as error:
+            logger.warning("push record not kept", extra={"error": str(error)})
 
     def _supersede(self, push: Push, report: PushReport) -> None:
         """Close the rollouts that this push's rollouts replaced before they finished."""

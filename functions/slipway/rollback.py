@@ -10,7 +10,7 @@ from typing import Any
 from slipway.deploy import notification
 from slipway.errors import SlipwayError
 from slipway.model import Push, Rollout, Service, Status, TaskDefinition
-from slipway.rollout import TAG_PREFIX, Outcome, TargetRollout, image_repository
+from slipway.rollout import TAG_PREFIX, Outcome, TargetRollout, image_repository, image_tag
 from slipway.rules import Rule, RuleSpec, Target
 
 ROLLBACK_RULE = "rollback"
@@ -106,7 +106,7 @@ class Rollback:
             image = str(taskdef.containers[0].get("image", "")) if taskdef.containers else ""
             repository = taskdef.tag(TAG_PREFIX + "repository") or image_repository(image).split("/", 1)[-1]
             digest = taskdef.tag(TAG_PREFIX + "digest") or (image.split("@", 1)[1] if "@" in image else "")
-            tag = taskdef.tag(TAG_PREFIX + "tag")
+            tag = taskdef.tag(TAG_PREFIX + "tag") or image_tag(image)
         return Push(
             event_id=f"rollback-{uuid.uuid4()}",
             account=account,

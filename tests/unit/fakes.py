@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slipway.errors import AwsError, ConditionFailed
-from slipway.model import Deployment, Push, Rollout, Service, ServiceState, TaskDefinition
+from slipway.model import Deployment, DigestRecord, Hold, Push, Rollout, Service, ServiceState, TaskDefinition
 from slipway.notifications import Notification
 from slipway.ports import RuleSet, ServiceLookup
 from slipway.rules import Rule, RuleInvalid, parse_rule, rule_parameter
@@ -353,6 +353,8 @@ class FakeStore:
         self.states: dict[str, ServiceState] = {}
         self.rollouts: list[Rollout] = []
         self.puts: list[ServiceState] = []
+        self.held: dict[str, Hold] = {}
+        self.pushes: list[tuple[str, dict[str, Any]]] = []
         self._competitors: list[ServiceState] = []
         self._faults: dict[str, list[AwsError]] = defaultdict(list)
         self._lock = threading.RLock()
@@ -392,7 +394,45 @@ class FakeStore:
     def put_rollout(self, rollout: Rollout) -> None:
         with self._lock:
             self._raise_fault("TransactWriteItems")
-            self.rollouts.append(rollout)
+            self.rollouts = [r for r in self.rollouts if r.rollout_id != rollout.rollout_id] + [rollout]
+
+    # -- gates and holds (same contract as DynamoStore) ---------------------------
+    def digest_rollouts(self, repository: str, digest: str, rule: str) -> list[DigestRecord]:
+        with self._lock:
+            latest: dict[str, Rollout] = {}
+            for r in self.rollouts:
+                if r.repository == repository and r.digest == digest and r.rule == rule:
+                    latest[r.key] = r
+            return [DigestRecord(r.key, r.status, r.finished_at) for r in latest.values()]
+
+    def in_flight(self, repository: str, rule: str) -> int:
+        with self._lock:
+            return sum(1 for r in self.rollouts if r.repository == repository and r.rule == rule and r.status == "DEPLOYING")
+
+    def put_hold(self, hold: Hold) -> None:
+        with self._lock:
+            self.held[hold.key] = hold
+
+    def holds(self, repository: str | None = None) -> list[Hold]:
+        with self._lock:
+            return [h for h in self.held.values() if repository is None or h.repository == repository]
+
+    def get_hold(self, hold_id: str) -> Hold | None:
+        with self._lock:
+            return next((h for h in self.held.values() if h.hold_id == hold_id), None)
+
+    def delete_hold(self, hold: Hold) -> None:
+        with self._lock:
+            if self.held.get(hold.key) is not None and self.held[hold.key].hold_id == hold.hold_id:
+                del self.held[hold.key]
+
+    def put_push(self, repository: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            self.pushes.append((repository, record))
+
+    def last_push(self, repository: str) -> dict[str, Any] | None:
+        with self._lock:
+            return next((r for repo, r in reversed(self.pushes) if repo == repository), None)
 
     def _raise_fault(self, operation: str) -> None:
         if self._faults[operation]:

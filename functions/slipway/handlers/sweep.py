@@ -17,5 +17,9 @@ from slipway.telemetry import logger, metrics, tracer
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     timeout = timedelta(minutes=app().settings.deployment_timeout_minutes)
     reported = app().tracker.sweep(timeout)
-    logger.info("sweep done", extra={"reported": reported})
-    return {"reported": [{"rollout_id": r, "status": s} for r, s in reported]}
+    released = app().deployer.release_due()  # freezes that ended, soaks that are done
+    logger.info("sweep done", extra={"reported": reported, "released": len(released)})
+    return {
+        "reported": [{"rollout_id": r, "status": s} for r, s in reported],
+        "released": [{"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in released],
+    }

@@ -1,0 +1,54 @@
+# Slipway: `make help` lists the targets. `make test` is what CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export SAM_CLI_TELEMETRY := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install test unit integration template lint typecheck lambda-package demo bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml functions/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with Slipway, the `slipway` command and the dev tools
+
+test: $(STAMP) lint typecheck ## Everything CI checks: lint, types, unit, integration and template tests, Lambda package
+	$(BIN)/python -m pytest -n 2 -q
+	bash scripts/check-lambda-package.sh
+
+unit: $(STAMP) ## Unit tests (no AWS, no moto)
+	$(BIN)/python -m pytest tests/unit -q
+
+integration: $(STAMP) ## The real handlers under moto
+	$(BIN)/python -m pytest tests/integration -q -n 2
+
+template: $(STAMP) ## cfn-lint, sam validate and event-pattern checks of template.yaml
+	$(BIN)/python -m pytest tests/template -q
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check functions sandbox tests bench
+	$(BIN)/ruff format --check functions sandbox tests bench
+
+typecheck: $(STAMP) ## mypy (strict) on the Lambda package
+	$(BIN)/mypy
+
+lambda-package: ## Prove the function's dependencies resolve as wheels for python3.13 on arm64
+	bash scripts/check-lambda-package.sh
+
+demo: $(STAMP) ## Run the whole flow on a local moto server: push -> rollout -> outcomes -> rollback
+	$(BIN)/python -m sandbox.demo
+
+bench: $(STAMP) ## Fan-out, cold-start, memory and burst benchmarks (prints ratios, writes bench/results/)
+	$(BIN)/python -m bench
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info

@@ -1,0 +1,105 @@
+"""`make demo` end to end: push -> rollout on EC2 and Fargate -> outcomes -> rollback by command.
+
+The demo runs in its own process, as `make demo` runs it: it starts a moto server and
+sets AWS_ENDPOINT_URL and credentials, which must not leak into other tests' mock_aws.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 120  # the demo takes about ten seconds
+
+
+def run_demo(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+
+
+def section(out: str, number: int) -> str:
+    """The text of one numbered section of the demo's output."""
+    match = re.search(rf"^== {number}\. .*?(?=^== \d+\. |\Z)", out, re.MULTILINE | re.DOTALL)
+    assert match, f"no section {number} in the demo's output:\n{out}"
+    return match.group(0)
+
+
+@pytest.mark.slow
+def test_demo_whole_flow_exits_zero_and_shows_each_outcome() -> None:
+    # WHEN the demo runs as `make demo` runs it
+    done = run_demo("-m", "sandbox.demo")
+
+    # THEN it succeeds, quietly: no handler log lines or EMF blobs among its output
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert '"_aws"' not in out
+    assert '"level"' not in out
+    # AND the good push rolled out to both launch types, pinned by digest, and SUCCEEDED on both
+    pushed = section(out, 3)
+    assert "rule matched: prod" in pushed
+    assert "prod/web (FARGATE)" in pushed
+    assert "prod/web-ec2 (EC2)" in pushed
+    assert "web:1 -> web:2" in pushed
+    assert "web-ec2:1 -> web-ec2:2" in pushed
+    assert len(re.findall(r"web:1\.0\.0 -> web@sha256:[0-9a-f]{12}", pushed)) == 2
+    assert "launch type FARGATE" in pushed
+    assert "launch type EC2" in pushed
+    completed = section(out, 4)
+    assert "[SUCCEEDED] web:1.1.0 -> prod/web\n" in completed
+    assert "[SUCCEEDED] web:1.1.0 -> prod/web-ec2" in completed
+    # AND the broken push ended ROLLED_BACK on both, never SUCCEEDED
+    broken = section(out, 5)
+    assert "[ROLLED_BACK] web:1.2.0 -> prod/web\n" in broken
+    assert "[ROLLED_BACK] web:1.2.0 -> prod/web-ec2" in broken
+    assert "rolled_back_to web:2" in broken
+    assert "rolled_back_to web-ec2:2" in broken
+    assert "CannotPullContainerError" in broken
+    assert "SUCCEEDED]" not in broken
+    # AND `slipway rollback` made a rollout that history shows SUCCEEDED, newest first
+    rollback = section(out, 6)
+    assert "$ slipway rollback prod/web" in rollback
+    assert "rolling prod/web back: web:2 -> web:1" in rollback
+    last_history = rollback.rsplit("$ slipway history prod/web", 1)[1].strip().splitlines()
+    assert last_history[0].split()[:2] == ["STARTED", "(UTC)"]
+    newest = last_history[1].split()
+    assert newest[2] == "SUCCEEDED"
+    assert "rollback" in newest
+    assert "web:1" in newest
+    assert "Done in" in out
+
+
+# ECS (played by sandbox.deployments) never reports a deployment as completed.
+NEVER_COMPLETES = """
+from sandbox import deployments
+
+complete = deployments.Deployments.complete
+
+
+def still_in_progress(self, *args, **kwargs):
+    event = complete(self, *args, **kwargs)
+    event["detail"]["eventName"] = "SERVICE_DEPLOYMENT_IN_PROGRESS"
+    return event
+
+
+deployments.Deployments.complete = still_in_progress
+"""
+
+
+@pytest.mark.slow
+def test_demo_deployment_never_completes_exits_one_naming_the_step() -> None:
+    # GIVEN ECS never says the good release's deployments completed
+    run = f"{NEVER_COMPLETES}\nimport sys\nfrom sandbox.demo import main\nsys.exit(main())"
+
+    # WHEN the demo runs
+    done = run_demo("-c", run)
+
+    # THEN it fails at that step, saying which outcome is missing, and does not claim success
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "DEMO FAILED: no SUCCEEDED message for prod/web" in done.stderr
+    assert "Done in" not in done.stdout
