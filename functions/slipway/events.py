@@ -82,3 +82,22 @@ class EcsDeploymentEvent(EventBridgeModel):
     @property
     def service_arn(self) -> str:
         return self.resources[0] if self.resources else ""
+
+
+class ParameterStoreChangeDetail(BaseModel):
+    """``detail`` of a ``Parameter Store Change`` event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    operation: str
+    name: str
+    type: str | None = None
+    description: str | None = None
+
+
+class ParameterStoreChangeEvent(EventBridgeModel):
+    """A ``Parameter Store Change`` event (Create, Update, Delete, LabelParameterVersion)."""
+
+    source: Literal["aws.ssm"]
+    detail_type: Literal["Parameter Store Change"] = Field(alias="detail-type")
+    detail: ParameterStoreChangeDetail

@@ -8,6 +8,7 @@ SNS refuses empty attribute values.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,22 @@ from pydantic import BaseModel, ConfigDict
 
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters, no line breaks.
 FILTER_ATTRIBUTES = ("status", "repository", "cluster", "service", "rule")
+# Keys that belong to some statuses only; left out of a message when they have no value.
+OPTIONAL = frozenset(
+    {
+        "initiated_by",
+        "duration_seconds",
+        "stopped_reasons",
+        "rolled_back_to",
+        "held",
+        "version",
+        "modified_by",
+        "modified_at",
+        "problems",
+        "parameter",
+        "error_code",
+    }
+)
 
 
 class Notification(BaseModel):
@@ -44,6 +61,10 @@ class Notification(BaseModel):
     stopped_reasons: list[str] | None = None
     rolled_back_to: str | None = None
     held: str | None = None
+    version: int | None = None
+    modified_by: str | None = None
+    modified_at: datetime | None = None
+    problems: list[str] | None = None
     time: datetime
 
     def subject(self) -> str:
@@ -66,7 +87,12 @@ class Notification(BaseModel):
         }
 
     def body(self) -> str:
-        return self.model_dump_json()
+        """The JSON Message: every contract key present (null when unknown), extras only when set."""
+        values = self.model_dump(mode="json")
+        for key in OPTIONAL:
+            if values.get(key) is None:
+                values.pop(key, None)
+        return json.dumps(values)
 
     def as_entry(self, entry_id: str) -> dict[str, Any]:
         """A PublishBatch entry."""

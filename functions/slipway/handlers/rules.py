@@ -1,0 +1,43 @@
+"""Rule-check function: a rule edited in Parameter Store is checked at once."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import ValidationError, parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from slipway.app import app
+from slipway.events import ParameterStoreChangeEvent
+from slipway.rulecheck import RuleChecker
+from slipway.telemetry import count, logger, metrics, tracer
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        parsed = parse(event=event, model=ParameterStoreChangeEvent)
+    except ValidationError as error:
+        count("InvalidEvents")
+        logger.error("not a Parameter Store change", extra={"problem": str(error)})
+        return {"status": "REJECTED"}
+    arn = getattr(context, "invoked_function_arn", "") or ""
+    account = arn.split(":")[4] if arn.count(":") >= 5 else parsed.account
+    settings = app().settings
+    checker = RuleChecker(
+        app().rules,
+        app().ecs,
+        app().notifier,
+        settings.rules_path,
+        account,
+        os.environ.get("AWS_REGION", parsed.region),
+        settings.allowed_clusters,
+        app().clock,
+    )
+    notice = checker.on_change(parsed.detail.name, parsed.detail.operation)
+    if notice is not None:
+        count(notice.status.title().replace("_", ""))
+    return {"status": notice.status if notice else "IGNORED", "parameter": parsed.detail.name}
