@@ -2,6 +2,7 @@
 
 - moto emits no ``ECR Image Action`` events: ``ecr_push_event`` builds the event ECR
   would send for a push.
+- moto emits no ``Parameter Store Change`` events: ``parameter_change_event`` builds them.
 - EventBridge deliveries from moto lack ``account``: ``restore_account`` puts it back.
 - moto's CreateService drops ``capacityProviderStrategy`` and forces ``launchType``
   EC2: ``install_ecs_deployments`` keeps the strategy and leaves the launch type unset.
@@ -137,3 +138,20 @@ def ecr_push_event(
 def restore_account(delivered: dict[str, Any], account: str) -> dict[str, Any]:
     """An EventBridge delivery as AWS makes it: moto's lacks the ``account`` field."""
     return {**delivered, "account": delivered.get("account") or account}
+
+
+def parameter_change_event(
+    name: str, operation: str, *, account: str = "123456789012", region: str = "eu-west-1", kind: str = "String"
+) -> dict[str, Any]:
+    """The ``Parameter Store Change`` event SSM emits for a parameter change (moto emits none)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Parameter Store Change",
+        "source": "aws.ssm",
+        "account": account,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:ssm:{region}:{account}:parameter{name}"],
+        "detail": {"operation": operation, "name": name, "type": kind, "description": ""},
+    }

@@ -48,6 +48,7 @@ class Stack:
     dead_letter_url: str
     router_url: str
     rules_path: str
+    rules_router_url: str = ""
 
     def environment(self) -> dict[str, str]:
         """The functions' SLIPWAY_* environment, as template.yaml's Globals sets it."""
@@ -98,6 +99,8 @@ class World:
         dead_letter_url = self.queue(f"{name}-dlq")
         router_url = self.queue(f"{name}-deploy-events")
         self.route_rule(f"{name}-ecr-push", tpl.event_pattern("DeployFunction", "EcrPush"), router_url)
+        rules_router_url = self.queue(f"{name}-rule-events")
+        self.route_rule(f"{name}-rule-changed", tpl.event_pattern("RuleCheckFunction", "RuleChanged"), rules_router_url)
         self.stack = Stack(
             table=table,
             topic_arn=topic_arn,
@@ -105,6 +108,7 @@ class World:
             dead_letter_url=dead_letter_url,
             router_url=router_url,
             rules_path=tpl.parameter_default("RulesPath"),
+            rules_router_url=rules_router_url,
         )
         return self.stack
 
@@ -162,8 +166,9 @@ class World:
         response = self.events.put_events(Entries=[entry])
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"PutEvents failed: {response['Entries']}")
+        queue = self.stack.rules_router_url if event["source"] == "aws.ssm" else self.stack.router_url
         delivered = []
-        for message in self.drain(self.stack.router_url):
+        for message in self.drain(queue):
             body = json.loads(message["Body"])
             body["id"] = event["id"]  # keep the id ECR gave the event, for idempotency checks
             delivered.append(bridge.restore_account(body, self.account))
@@ -198,6 +203,13 @@ class World:
                 }
             )
         return received
+
+    def rule_change(self, repository: str, name: str, operation: str) -> list[dict[str, Any]]:
+        """What the rule-check function receives after a rule parameter changes."""
+        assert self.stack is not None
+        parameter = f"{self.stack.rules_path}/{repository}/{name}"
+        event = bridge.parameter_change_event(parameter, operation, account=self.account, region=self.region)
+        return self.route(event)
 
     # -- ECS -------------------------------------------------------------------
     def image_uri(self, repository: str, reference: str) -> str:

@@ -37,9 +37,29 @@ def parameter_default(name: str) -> str:
     return str(template()["Parameters"][name]["Default"])
 
 
-def event_pattern(function: str, event: str) -> dict[str, Any]:
-    """The EventBridge pattern of a function's event source, exactly as the template has it."""
-    return dict(resource(function)["Events"][event]["Properties"]["Pattern"])
+def event_pattern(function: str, event: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The EventBridge pattern of a function's event source, as CloudFormation would resolve it.
+
+    ``Fn::Sub`` over stack parameters is resolved with their defaults (or ``parameters``).
+    """
+    values = {name: str(spec.get("Default", "")) for name, spec in template()["Parameters"].items()}
+    values.update(parameters or {})
+    return dict(_resolve(resource(function)["Events"][event]["Properties"]["Pattern"], values))
+
+
+def _resolve(node: Any, values: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
+            text = node["Fn::Sub"]
+            for name, value in values.items():
+                text = text.replace("${" + name + "}", value)
+            if "${" in text:
+                raise ValueError(f"cannot resolve {node} in the sandbox")
+            return text
+        return {k: _resolve(v, values) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(v, values) for v in node]
+    return node
 
 
 def table_definition() -> dict[str, Any]:

@@ -210,6 +210,268 @@ def rollback(ctx: Context, service_key: str, to: str | None, as_json: bool) -> N
     emit(ctx, data if ctx.as_json else text)
 
 
+# -- rules -----------------------------------------------------------------------
+
+
+def _rule_ref(ref: str) -> tuple[str, str]:
+    repository, sep, name = ref.rpartition("/")
+    if not sep or not repository or not name:
+        raise click.BadParameter(f"{ref!r} is not REPOSITORY/RULE")
+    return repository, name
+
+
+def _validate_document(path: str, text: str) -> list[str]:
+    from slipway.rules import RuleInvalid, parse_rule
+
+    try:
+        parse_rule("(file)", "(file)", path, text)
+    except RuleInvalid as invalid:
+        return list(invalid.problems)
+    return []
+
+
+@main.group()
+def rules() -> None:
+    """Write, check and read deployment rules."""
+
+
+@rules.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def rules_validate(ctx: Context, files: tuple[str, ...], as_json: bool) -> None:
+    """Check rule files against the rule format, offline; every problem with its JSON path."""
+    ctx.as_json = ctx.as_json or as_json
+    results = {path: _validate_document(path, open(path, encoding="utf-8").read()) for path in files}
+    if ctx.as_json:
+        emit(ctx, [{"file": p, "valid": not problems, "problems": problems} for p, problems in results.items()])
+    else:
+        for path, problems in results.items():
+            if problems:
+                for problem in problems:
+                    click.echo(f"{path}: {problem}")
+            else:
+                click.echo(f"{path}: ok")
+    if any(results.values()):
+        sys.exit(1)
+
+
+@rules.command("list")
+@click.argument("repository", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def rules_list(ctx: Context, repository: str | None, as_json: bool) -> None:
+    """Rules of every repository, or of one."""
+    ctx.as_json = ctx.as_json or as_json
+    entries = []
+    for repo, name, current in ctx.app.rules.list(repository):
+        problems = _validate_document(current.name, current.value)
+        spec = json.loads(current.value) if not problems else {}
+        targets = ", ".join(f"{t.get('cluster', '?')}/{t.get('service', '?')}" for t in spec.get("targets", []))
+        entries.append(
+            {
+                "repository": repo,
+                "rule": name,
+                "parameter": current.name,
+                "version": current.version,
+                "valid": not problems,
+                "problems": problems,
+                "enabled": spec.get("enabled", True) if spec else None,
+                "tags": spec.get("tags"),
+                "semver": spec.get("semver"),
+                "targets": targets,
+            }
+        )
+    rows = [
+        [
+            e["repository"],
+            e["rule"],
+            str(e["version"]),
+            "invalid" if not e["valid"] else ("enabled" if e["enabled"] else "disabled"),
+            ",".join(e["tags"] or []) or (e["semver"] or "any"),
+            e["targets"] or "; ".join(e["problems"])[:60],
+        ]
+        for e in entries
+    ]
+    emit(ctx, entries, rows, ["REPOSITORY", "RULE", "VERSION", "STATE", "TAGS", "TARGETS"])
+
+
+@rules.command("show")
+@click.argument("ref", metavar="REPOSITORY/RULE")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def rules_show(ctx: Context, ref: str, as_json: bool) -> None:
+    """A rule's value, version and whether it is valid."""
+    ctx.as_json = ctx.as_json or as_json
+    repository, name = _rule_ref(ref)
+    parameter = f"{ctx.app.settings.rules_path.rstrip('/')}/{repository}/{name}"
+    current = ctx.app.rules.read(parameter)
+    if current is None:
+        raise SlipwayError(f"no rule {parameter}")
+    problems = _validate_document(parameter, current.value)
+    if ctx.as_json:
+        emit(ctx, {"parameter": parameter, "version": current.version, "value": current.value, "problems": problems})
+        return
+    click.echo(f"# {parameter} (version {current.version})")
+    try:
+        click.echo(json.dumps(json.loads(current.value), indent=2))
+    except json.JSONDecodeError:
+        click.echo(current.value)
+    click.echo("# valid" if not problems else "# INVALID:\n" + "\n".join(f"#   {p}" for p in problems))
+
+
+@rules.command("put")
+@click.argument("ref", metavar="REPOSITORY/RULE")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def rules_put(ctx: Context, ref: str, file: str) -> None:
+    """Validate a rule file and write it (overwriting), showing the diff against the current value."""
+    import difflib
+
+    repository, name = _rule_ref(ref)
+    text = open(file, encoding="utf-8").read()
+    problems = _validate_document(file, text)
+    if problems:
+        for problem in problems:
+            click.echo(f"{file}: {problem}", err=True)
+        raise SlipwayError(f"refused: {file} is not a valid rule; nothing was written")
+    parameter = f"{ctx.app.settings.rules_path.rstrip('/')}/{repository}/{name}"
+    current = ctx.app.rules.read(parameter)
+    new = json.dumps(json.loads(text), indent=2, sort_keys=False)
+    old = json.dumps(json.loads(current.value), indent=2) if current and not _validate_document(parameter, current.value) else (current.value if current else "")
+    diff = list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"{parameter} (current)", f"{parameter} (new)", lineterm=""))
+    click.echo("\n".join(diff) if diff else f"{parameter}: no change in content")
+    version = ctx.app.rules.put(parameter, json.dumps(json.loads(text), separators=(",", ":")))
+    click.echo(f"wrote {parameter} version {version}")
+
+
+@rules.command("delete")
+@click.argument("ref", metavar="REPOSITORY/RULE")
+@click.pass_obj
+def rules_delete(ctx: Context, ref: str) -> None:
+    """Delete a rule."""
+    repository, name = _rule_ref(ref)
+    parameter = f"{ctx.app.settings.rules_path.rstrip('/')}/{repository}/{name}"
+    from slipway.errors import AwsError
+
+    try:
+        ctx.app.rules.delete(parameter)
+    except AwsError as error:
+        if error.code == "ParameterNotFound":
+            raise SlipwayError(f"no rule {parameter}") from None
+        raise
+    click.echo(f"deleted {parameter}")
+
+
+# -- plan, explain, approve -------------------------------------------------------
+
+
+def _digest_of(ctx: Context, repository: str, tag: str) -> str | None:
+    from slipway.aws.clients import call, client
+    from slipway.errors import AwsError
+
+    try:
+        response = call(
+            "DescribeImages",
+            client("ecr", ctx.session()).describe_images,
+            repositoryName=repository,
+            imageIds=[{"imageTag": tag}],
+        )
+    except AwsError:
+        return None
+    details = response.get("imageDetails", [])
+    return str(details[0]["imageDigest"]) if details else None
+
+
+@main.command("plan")
+@click.argument("image", metavar="REPOSITORY:TAG")
+@click.option("--digest", help="The image digest (default: what ECR has for the tag).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def plan_command(ctx: Context, image: str, digest: str | None, as_json: bool) -> None:
+    """What a push of REPOSITORY:TAG would do, per rule and target, and why. Changes nothing."""
+    from dataclasses import asdict as as_dict
+    from datetime import UTC
+
+    from slipway.model import Push
+
+    ctx.as_json = ctx.as_json or as_json
+    repository, sep, tag = image.rpartition(":")
+    if not sep or not repository or not tag:
+        raise click.BadParameter(f"{image!r} is not REPOSITORY:TAG")
+    app = ctx.app
+    digest = digest or _digest_of(ctx, repository, tag)
+    note = None
+    if digest is None:
+        digest = "sha256:" + "0" * 64
+        note = f"{repository}:{tag} is not in ECR; planning with a placeholder digest"
+    arn = ctx.caller() or ""
+    account = arn.split(":")[4] if arn.count(":") >= 5 else "000000000000"
+    region = ctx.session().region_name or "us-east-1"
+    push = Push("plan", account, region, repository, digest, tag, datetime.now(UTC))
+    lines = app.deployer.preview(push)
+    if note and not ctx.as_json:
+        click.echo(f"note: {note}")
+    rows = [[line.rule or "-", line.target or "-", line.action, line.detail] for line in lines]
+    emit(ctx, {"image": image, "digest": digest, "note": note, "plan": [as_dict(line) for line in lines]}, rows, ["RULE", "TARGET", "ACTION", "WHY"])
+
+
+@main.command()
+@click.argument("repository")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def explain(ctx: Context, repository: str, as_json: bool) -> None:
+    """The last push of a repository: which rules matched, which did not and why, and what happened."""
+    ctx.as_json = ctx.as_json or as_json
+    record = ctx.app.store.last_push(repository)
+    if record is None:
+        raise SlipwayError(f"no push of {repository} on record")
+    if ctx.as_json:
+        emit(ctx, record)
+        return
+    click.echo(f"last push: {repository}:{record.get('tag')} ({record.get('digest')}) at {record.get('time')}")
+    rows = [[rule, "matched", "-", "-"] for rule in record.get("matched_rules", [])]
+    rows += [[rule, "no match", "-", why] for rule, why in record.get("unmatched_rules", {}).items()]
+    rows += [[o.get("rule") or "-", o.get("status"), o.get("target") or "-", o.get("reason") or ""] for o in record.get("outcomes", [])]
+    click.echo(render_table(["RULE", "RESULT", "TARGET", "WHY"], rows))
+
+
+@main.command()
+@click.argument("rollout_id")
+@click.pass_obj
+def approve(ctx: Context, rollout_id: str) -> None:
+    """Approve a rollout held by a rule with "approval": true, and start it (who approved is recorded)."""
+    app = ctx.app
+    hold = app.store.get_hold(rollout_id)
+    if hold is None:
+        raise SlipwayError(f"no held rollout {rollout_id} (see slipway holds)")
+    who = ctx.caller() or "unknown"
+    outcomes = app.deployer.release(hold, approved_by=who)
+    if not outcomes:
+        from dataclasses import replace as replaced
+
+        app.store.put_hold(replaced(hold, approved_by=who, approved_at=app.clock()))
+        click.echo(f"approved by {who}; still held: {hold.reason} (it rolls out when that clears)")
+        return
+    for outcome in outcomes:
+        where = outcome.target.key if outcome.target else "-"
+        click.echo(f"approved by {who}: {outcome.status.value} {where}: {outcome.reason}")
+    if any(o.status.value == "ERROR" for o in outcomes):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("repository", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def holds(ctx: Context, repository: str | None, as_json: bool) -> None:
+    """Pushes held by a gate (promotion, freeze, approval, wave), with their rollout ids."""
+    ctx.as_json = ctx.as_json or as_json
+    found = ctx.app.store.holds(repository)
+    rows = [[h.hold_id, f"{h.repository}:{h.tag}", h.rule, f"{h.cluster}/{h.service}", h.gate, h.reason[:70]] for h in found]
+    emit(ctx, [asdict(h) for h in found], rows, ["ROLLOUT ID", "IMAGE", "RULE", "TARGET", "GATE", "WHY"])
+
+
 def run(argv: Sequence[str] | None = None) -> None:
     """Entry point: Slipway's own errors become one line on stderr and exit status 1."""
     try:

@@ -17,7 +17,7 @@ from slipway.gates import PASS, WAVE, Verdict
 from slipway.model import Hold, Push, Service, Status, TaskDefinition
 from slipway.notifications import Notification
 from slipway.ports import Ecs, Notifier, RuleSource, ServiceLookup, Store
-from slipway.rollout import Outcome, TargetRollout, rollout_id
+from slipway.rollout import Outcome, TargetRollout, plan, rollout_id
 from slipway.rules import Rule, RuleInvalid, Target
 
 logger = Logger(child=True)
@@ -263,6 +263,52 @@ class Deployer:
             held=verdict.gate if verdict.hold else None,
         )
 
+    # -- a dry run: what a push would do, changing nothing ----------------------------
+    def preview(self, push: Push) -> list[PlanLine]:
+        """Per rule and target, what this push would do and why; reads only, writes nothing."""
+        lines: list[PlanLine] = []
+        if not push.tag:
+            return [PlanLine(None, None, "skip", "a push without a tag matches no rule")]
+        ruleset = self._rules.load(push.repository)
+        for problem in ruleset.invalid:
+            lines.append(PlanLine(problem.parameter.rsplit("/", 1)[-1], None, "error", "invalid rule: " + "; ".join(problem.problems)))
+        for rule in ruleset.rules:
+            match = rule.match(push.tag)
+            if not match.matched:
+                lines.append(PlanLine(rule.name, None, "skip", match.reason))
+                continue
+            if not rule.spec.enabled:
+                lines.extend(PlanLine(rule.name, t.key, "skip", "rule is disabled") for t in rule.spec.targets)
+                continue
+            stopped: list[Outcome] = []
+            admitted = self._admit(push, rule, rule.spec.targets, stopped, hold_again=False)
+            lines.extend(PlanLine(o.rule, o.target.key if o.target else None, _action(o), o.reason) for o in stopped)
+            lines.extend(self._preview_targets(push, admitted))
+        return lines
+
+    def _preview_targets(self, push: Push, admitted: list[tuple[Rule, Target]]) -> list[PlanLine]:
+        services = self._describe_services([t for _, t in admitted])
+        taskdefs = self._describe_task_definitions({s.task_definition for s in services.values() if isinstance(s, Service)})
+        lines = []
+        for rule, target in admitted:
+            found = services[(target.cluster_name, target.service)]
+            if isinstance(found, AwsError):
+                lines.append(PlanLine(rule.name, target.key, "error", f"{found.code}: {found.message}"))
+                continue
+            taskdef = taskdefs[found.task_definition]
+            if isinstance(taskdef, AwsError):
+                lines.append(PlanLine(rule.name, target.key, "error", f"{taskdef.code}: {taskdef.message}"))
+                continue
+            decision = plan(push, rule, target, found, taskdef, self._store.get_state(found.key))
+            if isinstance(decision, Outcome):
+                lines.append(PlanLine(rule.name, target.key, _action(decision), decision.reason))
+                continue
+            before = {str(c.get("name")): str(c.get("image")) for c in taskdef.containers}
+            changes = ", ".join(f"{name}: {before[name]} -> {push.image}" for name in decision.containers)
+            detail = f"would deploy on {found.launch_type}: {changes} (new revision of {taskdef.family}, now {found.task_definition.rsplit('/', 1)[-1]})"
+            lines.append(PlanLine(rule.name, target.key, "deploy", detail))
+        return lines
+
     # -- holds: pushes waiting for a gate to open ----------------------------------
     def release_due(self, repository: str | None = None) -> list[Outcome]:
         """Roll out every held push whose gate has opened (called on outcomes and by the sweep)."""
@@ -399,6 +445,22 @@ class Deployer:
         if report.notification_failures:
             logger.error("notifications not published", extra={"failures": report.notification_failures})
             self._count("NotificationFailures", len(report.notification_failures))
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    """One line of ``slipway plan``: a rule, a target, what would happen and why."""
+
+    rule: str | None
+    target: str | None
+    action: str  # deploy, skip, hold or error
+    detail: str
+
+
+def _action(outcome: Outcome) -> str:
+    if outcome.status is Status.ERROR:
+        return "error"
+    return "hold" if outcome.held else "skip"
 
 
 def _error(rule: Rule, target: Target, service: Service | None, error: AwsError) -> Outcome:
