@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install test unit integration template lint typecheck lambda-package demo bench clean
+.PHONY: help install test unit integration template lint typecheck lambda-package demo bench clean schema
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -52,3 +52,6 @@ bench: $(STAMP) ## Fan-out, cold-start, memory and burst benchmarks (prints rati
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+
+schema: $(STAMP) ## Regenerate schema/rule.schema.json from the rule model
+	$(BIN)/slipway rules schema > schema/rule.schema.json

@@ -256,6 +256,14 @@ def rules_validate(ctx: Context, files: tuple[str, ...], as_json: bool) -> None:
         sys.exit(1)
 
 
+@rules.command("schema")
+def rules_schema() -> None:
+    """Print the JSON Schema of the rule format (schema/rule.schema.json in the repository)."""
+    from slipway.rules import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
 @rules.command("list")
 @click.argument("repository", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")

@@ -331,3 +331,18 @@ def _json_path(location: list[Any]) -> str:
     for part in location:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
+
+
+SCHEMA_ID = "https://slipway.dev/schema/rule.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a rule's value, for editors and ``slipway rules validate``'s readers."""
+    schema = RuleSpec.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "Slipway deployment rule",
+        "description": "The value of a Parameter Store parameter {RulesPath}/{repository}/{rule}.",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
