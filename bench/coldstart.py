@@ -45,9 +45,8 @@ def handler_modules() -> list[str]:
     """Every module of ``slipway.handlers`` (each one a Lambda entry point)."""
     import slipway.handlers
 
-    return sorted(
-        f"slipway.handlers.{m.name}" for m in pkgutil.iter_modules(slipway.handlers.__path__) if not m.name.startswith("_")
-    )
+    found = pkgutil.iter_modules(slipway.handlers.__path__)
+    return sorted(f"slipway.handlers.{m.name}" for m in found if not m.name.startswith("_"))
 
 
 def lambda_environment(cache: str, refused: list[str]) -> dict[str, str]:

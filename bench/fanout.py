@@ -7,7 +7,6 @@ N UpdateService calls. Calls are counted at the server, with one meter for all t
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -59,6 +58,7 @@ class FanoutRun:
         data.update(
             extrapolated=self.extrapolated,
             estimated_seconds=self.estimated_seconds,
+            calls_ecs=self.count("ecs."),
             ecs_calls_per_target=self.per_target("ecs."),
             aws_calls_per_target=self.per_target(),
             ssm_calls_per_push=self.count("ssm."),
@@ -163,7 +163,3 @@ def moved(world: World, services: list[fleets.FleetService], digest: str) -> int
         if definition.revision > 1 and images.get(fleets.CONTAINER, "").endswith("@" + digest):
             count += 1
     return count
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

@@ -138,7 +138,7 @@ class MotoServer:
     def reset(self) -> None:
         """Forget every resource (moto's reset API): each run starts from an empty account."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own 127.0.0.1 server
+        with urllib.request.urlopen(request, timeout=30) as response:  # our own server on 127.0.0.1
             json.loads(response.read() or b"{}")
 
     def calls(self) -> Counter[str]:

@@ -68,7 +68,11 @@ class SlipwayDeploy:
 
     def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
         with function_output_discarded():
-            return dict(self._handler(event, LambdaContext()))
+            return self.handle(event)
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Invoke as Lambda would; the caller discards the output (threads: around the whole pool)."""
+        return dict(self._handler(event, LambdaContext()))
 
 
 def ecs_command() -> str | None:

@@ -6,6 +6,8 @@
 - EventBridge deliveries from moto lack ``account``: ``restore_account`` puts it back.
 - moto's CreateService drops ``capacityProviderStrategy`` and forces ``launchType``
   EC2: ``install_ecs_deployments`` keeps the strategy and leaves the launch type unset.
+- moto's DynamoDB conditional writes are not atomic across threads:
+  ``install_atomic_dynamodb`` serialises item operations, as DynamoDB guarantees.
 - moto's UpdateService never starts a new deployment: ``install_ecs_deployments``
   makes it create a PRIMARY deployment for a new task definition (the old one turns
   ACTIVE), as ECS does; ``settle`` and friends move deployments the way ECS would
@@ -89,8 +91,36 @@ def _create_service(self: Any) -> Any:
     return result
 
 
+_dynamodb_lock = threading.RLock()
+_ATOMIC = ("get_item", "put_item", "update_item", "delete_item", "transact_write_items", "query")
+
+
+def _atomic(method: Any) -> Any:
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _dynamodb_lock:
+            return method(*args, **kwargs)
+
+    locked.__wrapped__ = method  # type: ignore[attr-defined]
+    return locked
+
+
+def install_atomic_dynamodb() -> None:
+    """Make moto's DynamoDB item operations atomic across threads, as DynamoDB's are.
+
+    moto checks a ConditionExpression and writes in two steps without a lock, so two
+    threads can both pass the same condition; DynamoDB never lets that happen.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _ATOMIC:
+        method = getattr(DynamoDBBackend, name)
+        if not hasattr(method, "__wrapped__"):
+            setattr(DynamoDBBackend, name, _atomic(method))
+
+
 def install_ecs_deployments() -> None:
-    """Make moto's ECS services deploy as ECS does (idempotent)."""
+    """Make moto's ECS services deploy as ECS does, and its DynamoDB atomic (idempotent)."""
+    install_atomic_dynamodb()
     with _installed:
         ecs_models.EC2ContainerServiceBackend.update_service = _update_service  # type: ignore[method-assign]
         ecs_responses.EC2ContainerServiceResponse.create_service = _create_service  # type: ignore[method-assign]

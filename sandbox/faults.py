@@ -83,12 +83,26 @@ class Faults:
             fault = planned.popleft() if planned else None
         if fault is None:
             return None
+        if fault.after_send:
+            # The service does the work; the answer is lost on the way back (a read timeout).
+            self._deliver(event_name, request)
+            self.sent_after[key] += 1
+            from botocore.exceptions import ReadTimeoutError
+
+            raise ReadTimeoutError(endpoint_url=request.url)
         if fault.exception is not None:
             raise fault.exception()
         # Every before-send handler runs; pointing the request nowhere keeps moto's
         # in-process handler from executing it, as AWS would not have.
         request.url = "https://fault.invalid/"
         return _response(service, fault)
+
+    @staticmethod
+    def _deliver(event_name: str, request: Any) -> None:
+        """Let moto execute the request (in-process), discarding its answer."""
+        from moto.core.models import botocore_stubber
+
+        botocore_stubber(event_name=event_name, request=request)
 
     def session(self, region: str = "eu-west-1") -> boto3.session.Session:
         """A boto3 session whose clients go through this hook (registered before moto's)."""

@@ -127,15 +127,28 @@ def clone_with_image(taskdef: TaskDefinition, containers: tuple[str, ...], image
 def deployed_version(
     taskdef: TaskDefinition, containers: tuple[str, ...], state: ServiceState | None, service: Service
 ) -> tuple[Version | None, str | None]:
-    """The semantic version the service runs (or is being moved to by Slipway), and its tag."""
+    """The highest semantic version the service runs or Slipway is moving it to, and its tag.
+
+    Both count: the running revision's tag, and the tag of Slipway's latest live
+    decision for the service (in flight, deploying or succeeded), since the service
+    read may predate that decision. A failed, rolled back or superseded decision no
+    longer counts: the service is back on what it runs.
+    """
+    candidates: list[tuple[Version, str]] = []
     if state is not None and state.status in LIVE and state.tag:
-        if state.status in IN_FLIGHT or state.task_definition == service.task_definition:
-            return parse_version(state.tag), state.tag
+        version = parse_version(state.tag)
+        if version is not None:
+            candidates.append((version, state.tag))
     tag = taskdef.tag(TAG_PREFIX + "tag")
     if tag is None:
         images = [str(c.get("image", "")) for c in taskdef.containers if c.get("name") in containers]
         tag = next((t for t in (image_tag(i) for i in images) if t), None)
-    return (parse_version(tag), tag) if tag else (None, None)
+    running = parse_version(tag) if tag else None
+    if running is not None and tag:
+        candidates.append((running, tag))
+    if not candidates:
+        return None, None
+    return max(candidates, key=lambda item: item[0])
 
 
 def runs_digest(taskdef: TaskDefinition, containers: tuple[str, ...], push: Push) -> bool:

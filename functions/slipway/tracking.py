@@ -249,6 +249,8 @@ class Tracker:
         try:
             lookup = self._ecs.describe_services(rollout.cluster, [rollout.service])
         except AwsError as error:
+            if error.retryable:
+                raise  # the invocation fails and is retried, rather than guessing an outcome
             logger.warning("cannot describe service", extra={"error": str(error)})
             return None
         return lookup.found.get(rollout.service)  # type: ignore[no-any-return]
