@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SECTIONS = ("fanout", "whatif", "parameters", "coldstart", "memory", "burst")
+REPEATS, REPEAT_UP_TO = 3, 10  # small fan-outs take milliseconds: the median of 3 runs counts
 
 # The what-if runs' model of AWS round trips, in seconds per request by service. These are
 # assumptions (typical in-region figures), not measurements; no target is judged on them.
@@ -150,9 +151,13 @@ def fanout(server: Any, world: Any, sizes: tuple[int, ...], samples: dict[int, i
                 say("ecs-deploy is not installed (pip install ecs-deploy): its runs are left out")
                 continue
             latency = " (AWS-like latency)" if server.meter.latency else ""
-            say(f"fan-out{latency}: N={size} {variant}")
-            done = runner.run(variant, size, samples.get(size))
-            runs.append(done.as_dict())
+            repeats = REPEATS if size <= REPEAT_UP_TO else 1
+            say(f"fan-out{latency}: N={size} {variant}" + (f", {repeats} times" if repeats > 1 else ""))
+            tries = [runner.run(variant, size, samples.get(size)) for _ in range(repeats)]
+            tries.sort(key=lambda r: r.seconds)
+            median = tries[len(tries) // 2].as_dict()
+            median["repeat_seconds"] = [t.seconds for t in tries]
+            runs.append(median)
     return runs
 
 

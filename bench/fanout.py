@@ -75,9 +75,19 @@ class Fanout:
         self.ecs = ecs_command()
 
     def fresh_account(self) -> None:
+        """An empty account with the Slipway stack, minus the subscriber queue's subscription.
+
+        moto delivers SNS messages to SQS inside PublishBatch, and each delivery scans the
+        whole queue (it computes the queue's message counts), so publishing slows as the
+        queue fills. SNS delivers asynchronously: a publisher's cost does not depend on a
+        subscriber's queue. The burst benchmark, which reads the queue, keeps it.
+        """
         self.server.reset()
         stack = self.world.deploy_stack()
         apply_environment(stack)
+        subscriptions = self.world.sns.list_subscriptions_by_topic(TopicArn=stack.topic_arn)["Subscriptions"]
+        for subscription in subscriptions:
+            self.world.sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
 
     def run(self, variant: str, size: int, sample: int | None = None) -> FanoutRun:
         """Roll a push out to ``size`` services; ecs-deploy may time ``sample`` of them only."""

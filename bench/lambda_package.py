@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ ENV = "SLIPWAY_BENCH_NOT_IN_PACKAGE"  # comma-separated top-level modules to ref
 
 def closure() -> set[str]:
     """Canonical names of the distributions ``functions/requirements.txt`` pulls in, extras included."""
+    from importlib import metadata
+
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
@@ -47,6 +48,8 @@ def closure() -> set[str]:
 
 def outside() -> list[str]:
     """Top-level modules installed here whose distributions the Lambda package does not ship."""
+    from importlib import metadata
+
     from packaging.utils import canonicalize_name
 
     allowed = closure()

@@ -1,7 +1,8 @@
 """Peak memory of the deploy handler rolling one push out to 500 targets, in its own process.
 
 The parent builds the fleet on the moto server and starts a fresh interpreter that
-imports only the handler (as Lambda does), invokes it once with the push, and reports
+imports only the handler (as Lambda does; only what the Lambda package ships is
+importable, see ``bench.lambda_package``), invokes it once with the push, and reports
 its resident set: at start, after the imports, and at its peak (``VmHWM``).
 The child is this module: ``python -m bench.memory`` reads the event on stdin.
 """
@@ -63,6 +64,9 @@ class _Context:
 def child() -> None:
     """Import the deploy handler, invoke it once with the event on stdin, print the memory used."""
     at_start = _peak_mb()
+    from bench.lambda_package import refuse_from_environment
+
+    refuse_from_environment()
     event = json.load(sys.stdin)
     from slipway.handlers.deploy import handler
 
@@ -90,6 +94,7 @@ def child() -> None:
 def measure(server: Any, world: Any, size: int) -> dict[str, Any]:
     """Build a fleet of ``size`` on a fresh account and run the child against it."""
     from bench import fleet as fleets
+    from bench import lambda_package
     from bench.variants import FUNCTION_ENVIRONMENT
 
     server.reset()
@@ -99,6 +104,7 @@ def measure(server: Any, world: Any, size: int) -> dict[str, Any]:
     event = world.push_event(fleet.repository, fleets.new_digest(), fleets.NEW_TAG)
     env = {**server.environment(), **stack.environment(), **FUNCTION_ENVIRONMENT}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env[lambda_package.ENV] = ",".join(lambda_package.outside())
     done = subprocess.run(
         [sys.executable, "-m", "bench.memory"],
         input=json.dumps(event),

@@ -129,13 +129,15 @@ def deployed_version(
 ) -> tuple[Version | None, str | None]:
     """The highest semantic version the service runs or Slipway is moving it to, and its tag.
 
-    Both count: the running revision's tag, and the tag of Slipway's latest live
-    decision for the service (in flight, deploying or succeeded), since the service
-    read may predate that decision. A failed, rolled back or superseded decision no
-    longer counts: the service is back on what it runs.
+    Both count: the running revision's tag, and the tag of Slipway's latest decision
+    while it is in flight or deploying (the service read may predate it) or while the
+    service still runs it. A failed, rolled back or superseded decision, or one the
+    service was moved away from by hand, no longer counts.
     """
     candidates: list[tuple[Version, str]] = []
-    if state is not None and state.status in LIVE and state.tag:
+    moving = state is not None and (state.status in IN_FLIGHT or state.status == "DEPLOYING")
+    settled_here = state is not None and state.status in LIVE and state.task_definition == service.task_definition
+    if state is not None and (moving or settled_here) and state.tag:
         version = parse_version(state.tag)
         if version is not None:
             candidates.append((version, state.tag))

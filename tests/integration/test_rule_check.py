@@ -86,7 +86,8 @@ def test_rule_check_valid_rule_publishes_rule_accepted_with_version(prod: World,
     assert message["version"] == 1
     assert message["modified_at"]
     assert "problems" not in message or message["problems"] == []
-    assert "RULE_ACCEPTED" in note["subject"] and "rule prod" in note["subject"]
+    assert "RULE_ACCEPTED" in note["subject"]
+    assert "rule prod" in note["subject"]
 
 
 def test_rule_check_update_reports_new_version(prod: World, check) -> None:
@@ -94,7 +95,8 @@ def test_rule_check_update_reports_new_version(prod: World, check) -> None:
 
     note = only(edit(prod, check, "prod", {"targets": [WEB], "tags": ["1.*"]}))
 
-    assert note["message"]["status"] == "RULE_ACCEPTED" and note["message"]["version"] == 2
+    assert note["message"]["status"] == "RULE_ACCEPTED"
+    assert note["message"]["version"] == 2
 
 
 def test_rule_check_handler_result_names_status_and_parameter(prod: World, check) -> None:
@@ -154,7 +156,8 @@ def test_rule_check_unknown_key_is_invalid_with_suggestion(prod: World, check) -
 
     message = note["message"]
     assert message["status"] == "RULE_INVALID"
-    assert message["version"] == 1 and message["parameter"] == "/slipway/rules/web/prod"
+    assert message["version"] == 1
+    assert message["parameter"] == "/slipway/rules/web/prod"
     assert any('unknown key "tag" (did you mean "tags"?)' in p for p in message["problems"])
     assert 'unknown key "tag" (did you mean "tags"?)' in message["reason"]
 
@@ -195,7 +198,9 @@ def test_rule_check_container_absent_from_task_definition_is_invalid(prod: World
     note = only(edit(prod, check, "prod", rule))
 
     assert note["message"]["status"] == "RULE_INVALID"
-    assert note["message"]["problems"] == ['targets[0].container: no container "sidecar" in task definition web:1 (has: app, envoy)']
+    assert note["message"]["problems"] == [
+        'targets[0].container: no container "sidecar" in task definition web:1 (has: app, envoy)'
+    ]
 
 
 def test_rule_check_promote_from_missing_rule_is_invalid(prod: World, check) -> None:
@@ -264,7 +269,8 @@ def test_rule_check_bad_json_is_invalid_with_position(prod: World, check) -> Non
 
     assert note["message"]["status"] == "RULE_INVALID"
     [problem] = note["message"]["problems"]
-    assert problem.startswith("$: not valid JSON") and "line 1" in problem
+    assert problem.startswith("$: not valid JSON")
+    assert "line 1" in problem
 
 
 def test_rule_check_every_problem_is_listed(prod: World, check) -> None:
@@ -288,7 +294,8 @@ def test_rule_check_problems_are_what_the_deploy_function_reports(prod: World, c
 
     # THEN the deploy function refuses it with the very same words (the same validation code)
     [error] = prod.notifications()
-    assert error["message"]["status"] == "ERROR" and error["message"]["error_code"] == "InvalidRule"
+    assert error["message"]["status"] == "ERROR"
+    assert error["message"]["error_code"] == "InvalidRule"
     assert problem in error["message"]["reason"]
 
 
@@ -304,7 +311,8 @@ def test_rule_check_deleted_rule_publishes_rule_deleted(prod: World, check) -> N
     note = only(prod.notifications())
     assert result["status"] == "RULE_DELETED"
     assert note["message"]["status"] == "RULE_DELETED"
-    assert note["message"]["parameter"] == parameter and note["message"]["rule"] == "prod"
+    assert note["message"]["parameter"] == parameter
+    assert note["message"]["rule"] == "prod"
     assert note["attributes"] == {"status": "RULE_DELETED", "repository": "web", "rule": "prod"}
 
 
@@ -328,6 +336,24 @@ def test_rule_check_parameter_outside_rules_path_is_not_routed(world: World, nam
     assert delivered == []
 
 
+def test_rule_check_label_change_is_not_routed(world: World) -> None:
+    assert world.stack is not None
+    name = f"{world.stack.rules_path}/web/prod"
+    event = bridge.parameter_change_event(name, "LabelParameterVersion", account=world.account, region=world.region)
+
+    assert world.route(event) == []
+
+
+def test_rule_check_nested_repository_is_named_in_full(prod: World, check) -> None:
+    prod.put_rule("team/web", "prod", {"targets": [WEB]})
+
+    changed(prod, check, "prod", "Create", repository="team/web")
+
+    note = only(prod.notifications())
+    assert note["attributes"] == {"status": "RULE_ACCEPTED", "repository": "team/web", "rule": "prod"}
+    assert note["message"]["parameter"] == "/slipway/rules/team/web/prod"
+
+
 def test_rule_check_parameter_under_rules_path_is_routed(world: World) -> None:
     # the same routing as above, so the test above cannot pass because nothing is ever routed
     [delivered] = world.rule_change("web", "prod", "Update")
@@ -345,7 +371,8 @@ def test_rule_check_parameter_outside_rules_path_invoked_directly_is_ignored(
 
     assert result == {"status": "IGNORED", "parameter": "/other/web/prod"}
     assert world.notifications() == []
-    assert faults.count("ssm.") == 0 and faults.count("sns.") == 0
+    assert faults.count("ssm.") == 0
+    assert faults.count("sns.") == 0
 
 
 def test_rule_check_non_parameter_store_event_is_rejected(world: World, check, faults: Faults) -> None:
