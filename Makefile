@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install test unit integration template lint typecheck lambda-package demo bench clean schema
+.PHONY: help install test unit integration template lint typecheck checkov lambda-package demo bench clean schema
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml functions/requirements.txt
 
 install: $(STAMP) ## Create .venv with Slipway, the `slipway` command and the dev tools
 
-test: $(STAMP) lint typecheck ## Everything CI checks: lint, types, unit, integration and template tests, Lambda package
+test: $(STAMP) lint typecheck checkov ## Everything CI checks: lint, types, checkov, all tests, the Lambda package
 	$(BIN)/python -m pytest -n 2 -q
 	bash scripts/check-lambda-package.sh
 
@@ -41,6 +41,16 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy (strict) on the Lambda package
 	$(BIN)/mypy
 
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet "checkov>=3.2,<4"
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml: no failed check (suppressions live in the template, with reasons)
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
+
 lambda-package: ## Prove the function's dependencies resolve as wheels for python3.13 on arm64
 	bash scripts/check-lambda-package.sh
 
@@ -51,7 +61,7 @@ bench: $(STAMP) ## Fan-out, cold-start, memory and burst benchmarks (prints rati
 	$(BIN)/python -m bench
 
 clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
 
 schema: $(STAMP) ## Regenerate schema/rule.schema.json from the rule model
 	$(BIN)/slipway rules schema > schema/rule.schema.json
