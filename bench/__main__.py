@@ -79,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     results: dict[str, Any] = {"quick": args.quick, "plan": plan.__dict__, "machine": report.machine()}
+    load_at_start = os.getloadavg()[0]
     results.update(run(plan, sections))
     results["seconds"] = time.perf_counter() - started
+    # Another busy process on this 2-core machine slows every variant, not all alike.
+    results["load_average_1min"] = {"start": load_at_start, "end": os.getloadavg()[0]}
 
     print_results(results)
     found = report.targets(results)
@@ -172,6 +175,9 @@ def print_results(results: dict[str, Any]) -> None:
     )
     for note in results["plan"]["notes"]:
         print(note)
+    load = results["load_average_1min"]
+    if max(load.values()) > 0.5 * (meta["nproc"] or 1):
+        print(f"warning: machine busy (load average {load['start']:.1f} at start, {load['end']:.1f} at end)")
     if results.get("fanout"):
         print("\nFan-out: one push, rules covering N services (moto, no added latency)")
         print(report.fanout_table(results["fanout"]))

@@ -125,7 +125,10 @@ class Fanout:
         deploy.faults.reset_counts()
 
         def work() -> list[str]:
-            report = deploy(event)
+            try:
+                report = deploy(event)
+            except Exception as error:  # noqa: BLE001 - reported beside the numbers, which then mean little
+                return [f"the handler raised {type(error).__name__}: {str(error)[:300]}"]
             statuses = Counter(o["status"] for o in report["outcomes"])
             return [f"outcomes: {dict(statuses)}"] if set(statuses) != {"DEPLOYING"} else []
 
@@ -144,9 +147,14 @@ class Fanout:
         services = list(fleet.services[::step])[:sample]
         environment = self.server.environment()
 
-        def work() -> None:
+        def work() -> list[str]:
+            failures = []
             for service in services:
-                ecs_deploy(command, service, image, environment)
+                try:
+                    ecs_deploy(command, service, image, environment)
+                except RuntimeError as error:
+                    failures.append(str(error))
+            return [f"{len(failures)} ecs deploy runs failed, e.g. {failures[0]}"] if failures else []
 
         run = self._measure(ECS_DEPLOY, fleet, services, work)
         run.moved = moved(self.world, services, image.rsplit("@", 1)[1])

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import click
+from botocore.exceptions import BotoCoreError
 
 from slipway.errors import SlipwayError
 
@@ -319,6 +320,8 @@ def rules_show(ctx: Context, ref: str, as_json: bool) -> None:
     problems = _validate_document(parameter, current.value)
     if ctx.as_json:
         emit(ctx, {"parameter": parameter, "version": current.version, "value": current.value, "problems": problems})
+        if problems:
+            sys.exit(1)
         return
     click.echo(f"# {parameter} (version {current.version})")
     try:
@@ -326,20 +329,26 @@ def rules_show(ctx: Context, ref: str, as_json: bool) -> None:
     except json.JSONDecodeError:
         click.echo(current.value)
     click.echo("# valid" if not problems else "# INVALID:\n" + "\n".join(f"#   {p}" for p in problems))
+    if problems:
+        sys.exit(1)
 
 
 @rules.command("put")
 @click.argument("ref", metavar="REPOSITORY/RULE")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
-def rules_put(ctx: Context, ref: str, file: str) -> None:
+def rules_put(ctx: Context, ref: str, file: str, as_json: bool) -> None:
     """Validate a rule file and write it (overwriting), showing the diff against the current value."""
     import difflib
 
     repository, name = _rule_ref(ref)
     text = open(file, encoding="utf-8").read()
+    ctx.as_json = ctx.as_json or as_json
     problems = _validate_document(file, text)
     if problems:
+        if ctx.as_json:
+            emit(ctx, {"written": False, "file": file, "problems": problems})
         for problem in problems:
             click.echo(f"{file}: {problem}", err=True)
         raise SlipwayError(f"refused: {file} is not a valid rule; nothing was written")
@@ -348,16 +357,21 @@ def rules_put(ctx: Context, ref: str, file: str) -> None:
     new = json.dumps(json.loads(text), indent=2, sort_keys=False)
     old = json.dumps(json.loads(current.value), indent=2) if current and not _validate_document(parameter, current.value) else (current.value if current else "")
     diff = list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"{parameter} (current)", f"{parameter} (new)", lineterm=""))
-    click.echo("\n".join(diff) if diff else f"{parameter}: no change in content")
     version = ctx.app.rules.put(parameter, json.dumps(json.loads(text), separators=(",", ":")))
+    if ctx.as_json:
+        emit(ctx, {"written": True, "parameter": parameter, "version": version, "diff": diff})
+        return
+    click.echo("\n".join(diff) if diff else f"{parameter}: no change in content")
     click.echo(f"wrote {parameter} version {version}")
 
 
 @rules.command("delete")
 @click.argument("ref", metavar="REPOSITORY/RULE")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
-def rules_delete(ctx: Context, ref: str) -> None:
+def rules_delete(ctx: Context, ref: str, as_json: bool) -> None:
     """Delete a rule."""
+    ctx.as_json = ctx.as_json or as_json
     repository, name = _rule_ref(ref)
     parameter = f"{ctx.app.settings.rules_path.rstrip('/')}/{repository}/{name}"
     from slipway.errors import AwsError
@@ -368,7 +382,7 @@ def rules_delete(ctx: Context, ref: str) -> None:
         if error.code == "ParameterNotFound":
             raise SlipwayError(f"no rule {parameter}") from None
         raise
-    click.echo(f"deleted {parameter}")
+    emit(ctx, {"deleted": True, "parameter": parameter} if ctx.as_json else f"deleted {parameter}")
 
 
 # -- plan, explain, approve -------------------------------------------------------
@@ -420,8 +434,10 @@ def plan_command(ctx: Context, image: str, digest: str | None, as_json: bool) ->
     lines = app.deployer.preview(push)
     if note and not ctx.as_json:
         click.echo(f"note: {note}")
-    rows = [[line.rule or "-", line.target or "-", line.action, line.detail] for line in lines]
-    emit(ctx, {"image": image, "digest": digest, "note": note, "plan": [as_dict(line) for line in lines]}, rows, ["RULE", "TARGET", "ACTION", "WHY"])
+    rows = [[line.rule or "-", line.target or "-", line.action, line.sentence()] for line in lines]
+    emit(ctx, {"image": image, "digest": digest, "note": note, "plan": [as_dict(line) for line in lines]}, rows, ["RULE", "TARGET", "ACTION", "WHAT AND WHY"])
+    if any(line.action == "error" for line in lines):
+        sys.exit(1)
 
 
 @main.command()
@@ -446,24 +462,33 @@ def explain(ctx: Context, repository: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("rollout_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
-def approve(ctx: Context, rollout_id: str) -> None:
+def approve(ctx: Context, rollout_id: str, as_json: bool) -> None:
     """Approve a rollout held by a rule with "approval": true, and start it (who approved is recorded)."""
     app = ctx.app
     hold = app.store.get_hold(rollout_id)
     if hold is None:
         raise SlipwayError(f"no held rollout {rollout_id} (see slipway holds)")
+    ctx.as_json = ctx.as_json or as_json
     who = ctx.caller() or "unknown"
     outcomes = app.deployer.release(hold, approved_by=who)
     if not outcomes:
         from dataclasses import replace as replaced
 
         app.store.put_hold(replaced(hold, approved_by=who, approved_at=app.clock()))
-        click.echo(f"approved by {who}; still held: {hold.reason} (it rolls out when that clears)")
+        text = f"approved by {who}; still held: {hold.reason} (it rolls out when that clears)"
+        emit(ctx, {"approved_by": who, "rollout_id": rollout_id, "held": True, "reason": hold.reason} if ctx.as_json else text)
         return
-    for outcome in outcomes:
-        where = outcome.target.key if outcome.target else "-"
-        click.echo(f"approved by {who}: {outcome.status.value} {where}: {outcome.reason}")
+    results = [
+        {"status": o.status.value, "target": o.target.key if o.target else None, "reason": o.reason, "rollout_id": o.rollout_id}
+        for o in outcomes
+    ]
+    if ctx.as_json:
+        emit(ctx, {"approved_by": who, "rollout_id": rollout_id, "held": False, "outcomes": results})
+    else:
+        for result in results:
+            click.echo(f"approved by {who}: {result['status']} {result['target']}: {result['reason']}")
     if any(o.status.value == "ERROR" for o in outcomes):
         sys.exit(1)
 
@@ -492,6 +517,6 @@ def run(argv: Sequence[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
-    except SlipwayError as error:
+    except (SlipwayError, BotoCoreError) as error:
         click.echo(f"slipway: {error}", err=True)
         sys.exit(1)

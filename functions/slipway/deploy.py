@@ -6,7 +6,7 @@ import fnmatch
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -90,6 +90,7 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
         error_code=outcome.error_code,
         event_id=push.event_id,
         initiated_by=push.initiated_by,
+        approved_by=push.approved_by,
         held=outcome.held,
         time=now,
     )
@@ -293,7 +294,8 @@ class Deployer:
         for rule, target in admitted:
             found = services[(target.cluster_name, target.service)]
             if isinstance(found, AwsError):
-                lines.append(PlanLine(rule.name, target.key, "error", f"{found.code}: {found.message}"))
+                what = "no such service" if found.code == "MISSING" else found.code
+                lines.append(PlanLine(rule.name, target.key, "error", f"{what}: {found.message}"))
                 continue
             taskdef = taskdefs[found.task_definition]
             if isinstance(taskdef, AwsError):
@@ -322,7 +324,7 @@ class Deployer:
         rule = next((r for r in self._rules.load(hold.repository).rules if r.name == hold.rule), None)
         wanted = Target(cluster=hold.cluster, service=hold.service).key
         target = next((t for t in rule.spec.targets if t.key == wanted), None) if rule else None
-        push = hold.push()
+        push = replace(hold.push(), approved_by=approved_by or hold.approved_by)
         if rule is None or target is None or not rule.spec.enabled or not rule.match(push.tag or "").matched:
             logger.info("hold dropped: its rule no longer takes the push", extra={"hold": hold.hold_id})
             self._store.delete_hold(hold)
@@ -455,6 +457,15 @@ class PlanLine:
     target: str | None
     action: str  # deploy, skip, hold or error
     detail: str
+
+    def sentence(self) -> str:
+        """The line as a release manager reads it: "would deploy ...", "would skip: ...", "error: ..."."""
+        if self.action == "deploy":
+            return self.detail
+        if self.action == "error":
+            return f"error: {self.detail}"
+        verb = "would hold" if self.action == "hold" else "would skip"
+        return f"{verb}: {self.detail}"
 
 
 def _action(outcome: Outcome) -> str:

@@ -8,6 +8,7 @@ slot), held: the hold is released by the track function, the sweep or
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -127,7 +128,7 @@ class Gatekeeper:
         succeeded = max(r.finished_at for r in records if r.finished_at is not None)
         soaked = succeeded + timedelta(minutes=rule.spec.soak_minutes or 0)
         if soaked > self.now():
-            left = int((soaked - self.now()).total_seconds() // 60) + 1
+            left = math.ceil((soaked - self.now()).total_seconds() / 60)
             reason = f'soaking: succeeded under "{source}" at {succeeded:%H:%M} UTC, {left} min of {rule.spec.soak_minutes} to go'
             return Verdict(False, reason, PROMOTION, True, soaked)
         return PASS

@@ -40,6 +40,7 @@ class Push:
     tag: str | None
     time: datetime
     initiated_by: str | None = None
+    approved_by: str | None = None
 
     @property
     def registry(self) -> str:
@@ -174,6 +175,7 @@ class Rollout:
     initiated_by: str | None = None
     rollback_deployment_id: str | None = None
     expects_rollback: bool = False
+    approved_by: str | None = None
 
     @property
     def duration_seconds(self) -> int | None:

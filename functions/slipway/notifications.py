@@ -20,6 +20,7 @@ FILTER_ATTRIBUTES = ("status", "repository", "cluster", "service", "rule")
 OPTIONAL = frozenset(
     {
         "initiated_by",
+        "approved_by",
         "duration_seconds",
         "stopped_reasons",
         "rolled_back_to",
@@ -57,6 +58,7 @@ class Notification(BaseModel):
     error_code: str | None = None
     event_id: str | None = None
     initiated_by: str | None = None
+    approved_by: str | None = None
     duration_seconds: int | None = None
     stopped_reasons: list[str] | None = None
     rolled_back_to: str | None = None

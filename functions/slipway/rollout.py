@@ -243,7 +243,8 @@ def _downgrade(
     current, current_tag = deployed_version(taskdef, containers, state, service)
     if new is None or current is None or new.compare(current) >= 0:
         return None
-    return f"downgrade {current} ({current_tag}) -> {new} ({push.tag}); set allow_downgrade to permit it"
+    tags = f" (tags {current_tag} -> {push.tag})" if (current_tag, push.tag) != (str(current), str(new)) else ""
+    return f"downgrade {current} -> {new}{tags}; set allow_downgrade to permit it"
 
 
 class TargetRollout:
@@ -524,4 +525,5 @@ def to_rollout(push: Push, outcome: Outcome, now: datetime) -> Rollout:
         containers=outcome.containers,
         expects_rollback=outcome.expects_rollback,
         initiated_by=push.initiated_by,
+        approved_by=push.approved_by,
     )

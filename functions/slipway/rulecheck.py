@@ -36,7 +36,7 @@ class RuleVersion:
 class RuleReader(Protocol):
     def read(self, name: str) -> RuleVersion | None: ...
 
-    def load(self, repository: str) -> RuleSet: ...
+    def load(self, repository: str, fresh: bool = False) -> RuleSet: ...
 
 
 class Lookup(Protocol):
@@ -178,7 +178,7 @@ class RuleChecker:
             rule = parse_rule(repository, rule_name, current.name, current.value, current.version)
         except RuleInvalid as invalid:
             return list(invalid.problems)
-        siblings = self._reader.load(repository)
+        siblings = self._reader.load(repository, fresh=True)
         return live_problems(rule, self._ecs, siblings, self._account, self._region, self._allowed)
 
     def _publish(self, notice: Notification) -> Notification:

@@ -238,8 +238,8 @@ class Rule:
         if spec.tags is not None:
             hit = next((p for p in spec.tags if fnmatch.fnmatchcase(tag, p)), None)
             if hit is None:
-                patterns = ", ".join(repr(p) for p in spec.tags)
-                return Match(False, f"tag {tag!r} matches none of {patterns}")
+                patterns = " or ".join(spec.tags)
+                return Match(False, f"tag {tag} does not match {patterns}")
         version_range = self.semver_range
         if version_range is not None:
             version = parse_version(tag)

@@ -122,6 +122,7 @@ def outcome_notification(rollout: Rollout, now: datetime) -> Notification:
         stopped_reasons=list(rollout.stopped_reasons),
         rolled_back_to=rollout.rolled_back_to,
         initiated_by=rollout.initiated_by,
+        approved_by=rollout.approved_by,
     )
 
 

@@ -151,11 +151,6 @@ def test_promotion_push_during_soak_is_skipped_with_minutes_to_go(
     assert prod["reason"] == f'soaking: succeeded under "staging" at {succeeded_at:%H:%M} UTC, 20 min of 30 to go'
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Gatekeeper.promotion computes minutes left as floor+1, so exactly 20 minutes left reads "
-    "'21 min of 30 to go'",
-)
 def test_promotion_soak_minutes_to_go_on_a_whole_minute_is_exact(
     two_stages: World, deploy, track, ecs_life: Deployments, clock: Clock
 ) -> None:
@@ -454,11 +449,6 @@ def test_approval_slipway_approve_starts_the_rollout(prod_only: World, deploy, c
     assert slipway(capsys, "approve", held["rollout_id"])[0] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: who approved is not kept once the rollout starts: release() deletes the hold, "
-    "and neither the Rollout (history) nor the DEPLOYING message has an approved_by",
-)
 def test_approval_rollout_records_who_approved(prod_only: World, deploy, capsys) -> None:
     prod_only.put_rule("web", "prod", {"targets": [PROD], "approval": True})
     deploy(push(prod_only, "web", "1.1.0"))
@@ -474,7 +464,6 @@ def test_approval_rollout_records_who_approved(prod_only: World, deploy, capsys)
     assert note.get("approved_by") == MOTO_CALLER
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `slipway approve` ignores --json and prints text")
 def test_approval_approve_prints_json_with_json_flag(prod_only: World, deploy, capsys) -> None:
     prod_only.put_rule("web", "prod", {"targets": [PROD], "approval": True})
     deploy(push(prod_only, "web", "1.1.0"))

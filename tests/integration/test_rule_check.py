@@ -220,11 +220,6 @@ def test_rule_check_promote_from_existing_rule_is_accepted(prod: World, check) -
     assert note["message"]["status"] == "RULE_ACCEPTED", note["message"].get("problems")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the rule checker reads sibling rules through the deploy function's 30 s SSMProvider cache, "
-    "so a rule created moments ago is 'missing' when its sibling is checked",
-)
 def test_rule_check_promote_from_rule_created_after_first_check_is_accepted(prod: World, check) -> None:
     # GIVEN prod promotes from staging, which does not exist yet: rightly RULE_INVALID
     assert only(edit(prod, check, "prod", {"targets": [WEB], "promote_from": "staging"}))["message"]["status"] == (

@@ -101,7 +101,7 @@ def test_deployer_unmatched_push_deploys_nothing_and_sends_nothing(world: World)
 
     assert report.outcomes == []
     assert report.matched_rules == []
-    assert "matches none of 'release-*'" in report.unmatched_rules["main"]
+    assert "does not match release-*" in report.unmatched_rules["main"]
     assert world.ecs.calls == []
     assert world.notifier.calls == 0
     assert world.metric("PushesUnmatched") == 1

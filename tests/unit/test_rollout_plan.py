@@ -310,7 +310,7 @@ def test_plan_downgrade_from_slipway_tag_is_skipped() -> None:
 
     assert isinstance(decision, Outcome)
     assert decision.status is Status.SKIPPED
-    assert decision.reason.startswith("downgrade 1.6.0 (1.6.0) -> 1.5.0 (1.5.0)")
+    assert decision.reason.startswith("downgrade 1.6.0 -> 1.5.0;")
     assert "allow_downgrade" in decision.reason
 
 
@@ -323,7 +323,7 @@ def test_plan_downgrade_from_image_tag_is_skipped() -> None:
 
     assert isinstance(decision, Outcome)
     assert decision.status is Status.SKIPPED
-    assert "downgrade 2.0.0 (v2.0.0)" in decision.reason
+    assert "downgrade 2.0.0 -> 1.5.0 (tags v2.0.0 -> 1.5.0)" in decision.reason
 
 
 def test_plan_downgrade_allowed_by_rule_plans() -> None:

@@ -25,14 +25,18 @@ class ParameterStoreRules:
     def path(self, repository: str) -> str:
         return f"{self._rules_path}/{repository}"
 
-    def load(self, repository: str) -> RuleSet:
+    def load(self, repository: str, fresh: bool = False) -> RuleSet:
         """Valid rules and invalid ones' problems; only direct children of the path are rules.
 
         Non-recursive, so ``team/api``'s rules are never read for a push to ``team``.
         """
         with aws_call("GetParametersByPath"):
             values = self._provider.get_multiple(
-                self.path(repository), max_age=self._cache_seconds, decrypt=True, recursive=False
+                self.path(repository),
+                max_age=0 if fresh else self._cache_seconds,
+                decrypt=True,
+                recursive=False,
+                force_fetch=fresh,
             )
         ruleset = RuleSet()
         for name, value in sorted(values.items()):
