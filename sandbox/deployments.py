@@ -93,7 +93,9 @@ class Deployments:
         """The IN_PROGRESS event ECS sends when a deployment starts."""
         service = self._service(cluster, name)
         deployment_id = deployment_id or self.primary(cluster, name)["id"]
-        return self._event(service, deployment_id, "SERVICE_DEPLOYMENT_IN_PROGRESS", f"ECS deployment {deployment_id} in progress.")
+        return self._event(
+            service, deployment_id, "SERVICE_DEPLOYMENT_IN_PROGRESS", f"ECS deployment {deployment_id} in progress."
+        )
 
     def complete(self, cluster: str, name: str, deployment_id: str | None = None) -> dict[str, Any]:
         """The deployment reaches steady state: it is the only one left, all tasks running."""
@@ -111,7 +113,9 @@ class Deployments:
         service.deployments[:] = [deployment]
         service.task_definition = deployment["taskDefinition"]
         service.running_count = service.desired_count
-        return self._event(service, deployment_id, "SERVICE_DEPLOYMENT_COMPLETED", f"ECS deployment {deployment_id} completed.")
+        return self._event(
+            service, deployment_id, "SERVICE_DEPLOYMENT_COMPLETED", f"ECS deployment {deployment_id} completed."
+        )
 
     def fail(
         self,
@@ -137,7 +141,9 @@ class Deployments:
             service, deployment_id, "SERVICE_DEPLOYMENT_FAILED", f"ECS deployment circuit breaker: {reason}."
         )
 
-    def roll_back(self, cluster: str, name: str, failed_id: str, *, by: str = "circuit breaker") -> tuple[dict[str, Any], str]:
+    def roll_back(
+        self, cluster: str, name: str, failed_id: str, *, by: str = "circuit breaker"
+    ) -> tuple[dict[str, Any], str]:
         """ECS starts a deployment back to the last completed revision; returns its IN_PROGRESS event and id."""
         service = self._service(cluster, name)
         failed = next(d for d in service.deployments if d["id"] == failed_id)

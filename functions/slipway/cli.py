@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -46,14 +47,18 @@ class Context:
             overrides = self._stack_outputs() if self.stack else {}
             config = Settings.from_environ().model_copy(update=overrides)
             if not config.table_name:
-                raise click.UsageError("no Slipway stack: pass --stack NAME or set SLIPWAY_TABLE_NAME and SLIPWAY_TOPIC_ARN")
+                raise click.UsageError(
+                    "no Slipway stack: pass --stack NAME or set SLIPWAY_TABLE_NAME and SLIPWAY_TOPIC_ARN"
+                )
             self._app = App(config=config, session=self.session())
         return self._app
 
     def _stack_outputs(self) -> dict[str, str]:
         from slipway.aws.clients import call, client
 
-        response = call("DescribeStacks", client("cloudformation", self.session()).describe_stacks, StackName=self.stack)
+        response = call(
+            "DescribeStacks", client("cloudformation", self.session()).describe_stacks, StackName=self.stack
+        )
         outputs = {o["OutputKey"]: o["OutputValue"] for o in response["Stacks"][0].get("Outputs", [])}
         names = {"TableName": "table_name", "TopicArn": "topic_arn", "RulesPath": "rules_path"}
         return {field: outputs[key] for key, field in names.items() if key in outputs}
@@ -115,7 +120,9 @@ def short_digest(digest: str | None) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--stack", envvar="SLIPWAY_STACK", help="CloudFormation stack of Slipway (its outputs name the table and topic).")
+@click.option(
+    "--stack", envvar="SLIPWAY_STACK", help="CloudFormation stack of Slipway (its outputs name the table and topic)."
+)
 @click.option("--region", envvar="AWS_REGION", help="AWS region (default: your AWS configuration's).")
 @click.option("--profile", envvar="AWS_PROFILE", help="AWS profile (default: your AWS configuration's).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")
@@ -243,7 +250,7 @@ def rules() -> None:
 def rules_validate(ctx: Context, files: tuple[str, ...], as_json: bool) -> None:
     """Check rule files against the rule format, offline; every problem with its JSON path."""
     ctx.as_json = ctx.as_json or as_json
-    results = {path: _validate_document(path, open(path, encoding="utf-8").read()) for path in files}
+    results = {path: _validate_document(path, Path(path).read_text(encoding="utf-8")) for path in files}
     if ctx.as_json:
         emit(ctx, [{"file": p, "valid": not problems, "problems": problems} for p, problems in results.items()])
     else:
@@ -343,7 +350,7 @@ def rules_put(ctx: Context, ref: str, file: str, as_json: bool) -> None:
     import difflib
 
     repository, name = _rule_ref(ref)
-    text = open(file, encoding="utf-8").read()
+    text = Path(file).read_text(encoding="utf-8")
     ctx.as_json = ctx.as_json or as_json
     problems = _validate_document(file, text)
     if problems:
@@ -355,8 +362,16 @@ def rules_put(ctx: Context, ref: str, file: str, as_json: bool) -> None:
     parameter = f"{ctx.app.settings.rules_path.rstrip('/')}/{repository}/{name}"
     current = ctx.app.rules.read(parameter)
     new = json.dumps(json.loads(text), indent=2, sort_keys=False)
-    old = json.dumps(json.loads(current.value), indent=2) if current and not _validate_document(parameter, current.value) else (current.value if current else "")
-    diff = list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"{parameter} (current)", f"{parameter} (new)", lineterm=""))
+    old = (
+        json.dumps(json.loads(current.value), indent=2)
+        if current and not _validate_document(parameter, current.value)
+        else (current.value if current else "")
+    )
+    diff = list(
+        difflib.unified_diff(
+            old.splitlines(), new.splitlines(), f"{parameter} (current)", f"{parameter} (new)", lineterm=""
+        )
+    )
     version = ctx.app.rules.put(parameter, json.dumps(json.loads(text), separators=(",", ":")))
     if ctx.as_json:
         emit(ctx, {"written": True, "parameter": parameter, "version": version, "diff": diff})
@@ -435,7 +450,12 @@ def plan_command(ctx: Context, image: str, digest: str | None, as_json: bool) ->
     if note and not ctx.as_json:
         click.echo(f"note: {note}")
     rows = [[line.rule or "-", line.target or "-", line.action, line.sentence()] for line in lines]
-    emit(ctx, {"image": image, "digest": digest, "note": note, "plan": [as_dict(line) for line in lines]}, rows, ["RULE", "TARGET", "ACTION", "WHAT AND WHY"])
+    emit(
+        ctx,
+        {"image": image, "digest": digest, "note": note, "plan": [as_dict(line) for line in lines]},
+        rows,
+        ["RULE", "TARGET", "ACTION", "WHAT AND WHY"],
+    )
     if any(line.action == "error" for line in lines):
         sys.exit(1)
 
@@ -456,7 +476,10 @@ def explain(ctx: Context, repository: str, as_json: bool) -> None:
     click.echo(f"last push: {repository}:{record.get('tag')} ({record.get('digest')}) at {record.get('time')}")
     rows = [[rule, "matched", "-", "-"] for rule in record.get("matched_rules", [])]
     rows += [[rule, "no match", "-", why] for rule, why in record.get("unmatched_rules", {}).items()]
-    rows += [[o.get("rule") or "-", o.get("status"), o.get("target") or "-", o.get("reason") or ""] for o in record.get("outcomes", [])]
+    rows += [
+        [o.get("rule") or "-", o.get("status"), o.get("target") or "-", o.get("reason") or ""]
+        for o in record.get("outcomes", [])
+    ]
     click.echo(render_table(["RULE", "RESULT", "TARGET", "WHY"], rows))
 
 
@@ -478,10 +501,20 @@ def approve(ctx: Context, rollout_id: str, as_json: bool) -> None:
 
         app.store.put_hold(replaced(hold, approved_by=who, approved_at=app.clock()))
         text = f"approved by {who}; still held: {hold.reason} (it rolls out when that clears)"
-        emit(ctx, {"approved_by": who, "rollout_id": rollout_id, "held": True, "reason": hold.reason} if ctx.as_json else text)
+        emit(
+            ctx,
+            {"approved_by": who, "rollout_id": rollout_id, "held": True, "reason": hold.reason}
+            if ctx.as_json
+            else text,
+        )
         return
     results = [
-        {"status": o.status.value, "target": o.target.key if o.target else None, "reason": o.reason, "rollout_id": o.rollout_id}
+        {
+            "status": o.status.value,
+            "target": o.target.key if o.target else None,
+            "reason": o.reason,
+            "rollout_id": o.rollout_id,
+        }
         for o in outcomes
     ]
     if ctx.as_json:
@@ -501,7 +534,9 @@ def holds(ctx: Context, repository: str | None, as_json: bool) -> None:
     """Pushes held by a gate (promotion, freeze, approval, wave), with their rollout ids."""
     ctx.as_json = ctx.as_json or as_json
     found = ctx.app.store.holds(repository)
-    rows = [[h.hold_id, f"{h.repository}:{h.tag}", h.rule, f"{h.cluster}/{h.service}", h.gate, h.reason[:70]] for h in found]
+    rows = [
+        [h.hold_id, f"{h.repository}:{h.tag}", h.rule, f"{h.cluster}/{h.service}", h.gate, h.reason[:70]] for h in found
+    ]
     emit(ctx, [asdict(h) for h in found], rows, ["ROLLOUT ID", "IMAGE", "RULE", "TARGET", "GATE", "WHY"])
 
 

@@ -272,7 +272,11 @@ class Deployer:
             return [PlanLine(None, None, "skip", "a push without a tag matches no rule")]
         ruleset = self._rules.load(push.repository)
         for problem in ruleset.invalid:
-            lines.append(PlanLine(problem.parameter.rsplit("/", 1)[-1], None, "error", "invalid rule: " + "; ".join(problem.problems)))
+            lines.append(
+                PlanLine(
+                    problem.parameter.rsplit("/", 1)[-1], None, "error", "invalid rule: " + "; ".join(problem.problems)
+                )
+            )
         for rule in ruleset.rules:
             match = rule.match(push.tag)
             if not match.matched:
@@ -289,7 +293,9 @@ class Deployer:
 
     def _preview_targets(self, push: Push, admitted: list[tuple[Rule, Target]]) -> list[PlanLine]:
         services = self._describe_services([t for _, t in admitted])
-        taskdefs = self._describe_task_definitions({s.task_definition for s in services.values() if isinstance(s, Service)})
+        taskdefs = self._describe_task_definitions(
+            {s.task_definition for s in services.values() if isinstance(s, Service)}
+        )
         lines = []
         for rule, target in admitted:
             found = services[(target.cluster_name, target.service)]
@@ -341,7 +347,7 @@ class Deployer:
         return report.outcomes
 
     def _refuse(self, push: Push, rule: Rule, target: Target) -> Outcome | None:
-        base = {"rule": rule.name, "parameter": rule.parameter, "target": target}
+        base: dict[str, Any] = {"rule": rule.name, "parameter": rule.parameter, "target": target}
         account, region = target.cluster_account, target.cluster_region
         if (account and account != push.account) or (region and region != push.region):
             return Outcome(
@@ -382,7 +388,9 @@ class Deployer:
             if isinstance(found, AwsError):
                 return _error(rule, target, None, found)
             if found.status != "ACTIVE":
-                error = AwsError("DescribeServices", "ServiceNotActiveException", f"service {found.key} is {found.status}")
+                error = AwsError(
+                    "DescribeServices", "ServiceNotActiveException", f"service {found.key} is {found.status}"
+                )
                 return _error(rule, target, found, error)
             taskdef = taskdefs[found.task_definition]
             if isinstance(taskdef, AwsError):
@@ -437,7 +445,9 @@ class Deployer:
             extra = {"status": outcome.status.value, "rule": outcome.rule, "reason": outcome.reason}
             extra["target"] = outcome.target.key if outcome.target else None
             if outcome.status is Status.ERROR:
-                logger.error("target failed", extra={**extra, "error_code": outcome.error_code, "retryable": outcome.retryable})
+                logger.error(
+                    "target failed", extra={**extra, "error_code": outcome.error_code, "retryable": outcome.retryable}
+                )
             else:
                 logger.info("target outcome", extra=extra)
         self._count("TargetsDeployed", report.count(Status.DEPLOYING))

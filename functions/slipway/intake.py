@@ -25,7 +25,9 @@ def push_from_event(event: EcrImageActionEvent, own_account: str, own_region: st
     """The Push an ECR Image Action event describes, if Slipway should act on it."""
     detail = event.detail
     if detail.action_type != "PUSH" or detail.result != "SUCCESS":
-        raise PushRejected(f"ECR {detail.action_type} with result {detail.result} is not a push to deploy", ignored=True)
+        raise PushRejected(
+            f"ECR {detail.action_type} with result {detail.result} is not a push to deploy", ignored=True
+        )
     foreign = (own_account and event.account != own_account) or (own_region and event.region != own_region)
     if foreign and not allow_foreign:
         raise PushRejected(

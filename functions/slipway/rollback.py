@@ -40,7 +40,11 @@ def choose_revision(service: Service, history: list[Rollout], to: str | None) ->
             if rollout.status == Status.SUCCEEDED.value and rollout.task_definition != service.task_definition:
                 return rollout.task_definition, rollout
         earliest = history[-1] if history else None
-        if earliest and earliest.previous_task_definition and earliest.previous_task_definition != service.task_definition:
+        if (
+            earliest
+            and earliest.previous_task_definition
+            and earliest.previous_task_definition != service.task_definition
+        ):
             return earliest.previous_task_definition, None
         raise RollbackRefused(f"no earlier successful revision of {service.key} in history; name one with --to")
     if to.startswith("sha256:"):

@@ -89,7 +89,7 @@ def image_repository(image: str) -> str:
 def image_tag(image: str) -> str | None:
     """The tag of an image reference, if it names one."""
     name = image.split("@", 1)[0]
-    head, sep, tail = name.rpartition(":")
+    _, sep, tail = name.rpartition(":")
     return tail if sep and "/" not in tail else None
 
 
@@ -179,7 +179,7 @@ def plan(
     state: ServiceState | None,
 ) -> Plan | Outcome:
     """Decide what a push does to one service: a Plan to apply, or the Outcome that ends it."""
-    base = {"rule": rule.name, "parameter": rule.parameter, "target": target, "service": service}
+    base: dict[str, Any] = {"rule": rule.name, "parameter": rule.parameter, "target": target, "service": service}
     base["previous_task_definition"] = service.task_definition
     if service.deployment_controller not in SUPPORTED_CONTROLLERS:
         return Outcome(
@@ -200,9 +200,7 @@ def plan(
     if state is not None and state.digest == push.digest:
         verb = "is being rolled out" if state.status in IN_FLIGHT else f"was rolled out ({state.status})"
         label = f"tag {state.tag}" if state.tag else "a push"
-        return Outcome(
-            Status.SKIPPED, f"{push.digest} {verb} by {label}, rollout {state.rollout_id}", **base
-        )
+        return Outcome(Status.SKIPPED, f"{push.digest} {verb} by {label}, rollout {state.rollout_id}", **base)
     downgrade = _downgrade(push, rule, taskdef, containers, state, service)
     if downgrade:
         return Outcome(Status.SKIPPED, downgrade, **base)
@@ -330,7 +328,9 @@ class TargetRollout:
         try:
             state = self._store.get_state(service.key)
             if state is not None and self._busy(state):
-                raise AwsError("Claim", "ServiceBusy", f"service {service.key} is in the middle of rollout {state.rollout_id}")
+                raise AwsError(
+                    "Claim", "ServiceBusy", f"service {service.key} is in the middle of rollout {state.rollout_id}"
+                )
             claim = ServiceState(
                 key=service.key,
                 generation=(state.generation if state else 0) + 1,

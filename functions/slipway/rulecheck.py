@@ -60,10 +60,14 @@ def live_problems(
         if (target.cluster_account and target.cluster_account != account) or (
             target.cluster_region and target.cluster_region != region
         ):
-            problems.append(f"{path}.cluster: {target.cluster} is not in this stack's account {account} and region {region}")
+            problems.append(
+                f"{path}.cluster: {target.cluster} is not in this stack's account {account} and region {region}"
+            )
             continue
         if not any(fnmatch.fnmatchcase(target.cluster_name, p) for p in allowed_clusters):
-            problems.append(f'{path}.cluster: "{target.cluster_name}" is not in AllowedClusters ({", ".join(allowed_clusters)})')
+            problems.append(
+                f'{path}.cluster: "{target.cluster_name}" is not in AllowedClusters ({", ".join(allowed_clusters)})'
+            )
             continue
         problems.extend(_service_problems(path, target, ecs))
     problems.extend(_sibling_problems(rule, siblings))
@@ -82,13 +86,17 @@ def _service_problems(path: str, target: Any, ecs: Lookup) -> list[str]:
         state = f" ({service.status})" if service else ""
         return [f'{path}.service: no service "{target.service}" in cluster "{target.cluster_name}"{state}']
     if service.deployment_controller != "ECS":
-        return [f"{path}.service: {target.key} uses the {service.deployment_controller} deployment controller, which Slipway cannot roll out"]
+        return [
+            f"{path}.service: {target.key} uses the {service.deployment_controller} deployment controller, which Slipway cannot roll out"
+        ]
     if target.container:
         taskdef = ecs.describe_task_definition(service.task_definition)
         names = [str(c.get("name")) for c in taskdef.containers]
         if target.container not in names:
             revision = service.task_definition.rsplit("/", 1)[-1]
-            return [f'{path}.container: no container "{target.container}" in task definition {revision} (has: {", ".join(names)})']
+            return [
+                f'{path}.container: no container "{target.container}" in task definition {revision} (has: {", ".join(names)})'
+            ]
     return []
 
 
@@ -150,8 +158,16 @@ class RuleChecker:
             logger.info("parameter outside the rules path", extra={"parameter": name})
             return None
         if operation == "Delete":
-            return self._publish(Notification(status=RULE_DELETED, repository=repository, rule=rule_name, parameter=name,
-                                              reason=f"rule {name} was deleted; its targets get no more rollouts from it", time=self._clock()))
+            return self._publish(
+                Notification(
+                    status=RULE_DELETED,
+                    repository=repository,
+                    rule=rule_name,
+                    parameter=name,
+                    reason=f"rule {name} was deleted; its targets get no more rollouts from it",
+                    time=self._clock(),
+                )
+            )
         current = self._reader.read(name)
         if current is None:
             return None  # deleted again before we could read it: the Delete event reports it

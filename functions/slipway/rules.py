@@ -273,7 +273,8 @@ def parse_rule(repository: str, name: str, parameter: str, value: str, version: 
     try:
         document = json.loads(value)
     except json.JSONDecodeError as error:
-        raise RuleInvalid(parameter, [f"$: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"])
+        problem = f"$: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        raise RuleInvalid(parameter, [problem]) from None
     return Rule(repository, name, parameter, validate_spec(parameter, document), version)
 
 

@@ -35,7 +35,17 @@ COMPLETED = "SERVICE_DEPLOYMENT_COMPLETED"
 FAILED = "SERVICE_DEPLOYMENT_FAILED"
 ROLLBACK_REASON = re.compile(r"rolling back to deploymentId\s+(?P<id>\S+?)[.,;]?$", re.IGNORECASE)
 
-D, S, F, R, SU, T = (s.value for s in (Status.DEPLOYING, Status.SUCCEEDED, Status.FAILED, Status.ROLLED_BACK, Status.SUPERSEDED, Status.TIMED_OUT))
+D, S, F, R, SU, T = (
+    s.value
+    for s in (
+        Status.DEPLOYING,
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.ROLLED_BACK,
+        Status.SUPERSEDED,
+        Status.TIMED_OUT,
+    )
+)
 # Where each outcome may come from: anything else is a duplicate or a step backwards.
 ALLOWED_FROM: dict[str, frozenset[str]] = {
     S: frozenset({D, T}),
@@ -81,7 +91,9 @@ class TrackingStore(Protocol):
     def rollout_by_deployment(self, deployment_id: str) -> tuple[Rollout, str] | None: ...
     def get_rollout(self, rollout_id: str) -> Rollout | None: ...
     def link_deployment(self, deployment_id: str, rollout: Rollout, role: str) -> None: ...
-    def transition(self, rollout: Rollout, status: str, allowed_from: frozenset[str], **changes: Any) -> Rollout | None: ...
+    def transition(
+        self, rollout: Rollout, status: str, allowed_from: frozenset[str], **changes: Any
+    ) -> Rollout | None: ...
     def pending_notice(self, rollout: Rollout) -> str | None: ...
     def notice_sent(self, rollout: Rollout, status: str) -> None: ...
     def untrack(self, rollout: Rollout) -> None: ...
@@ -92,7 +104,9 @@ class TrackingStore(Protocol):
 
 class TrackingEcs(Protocol):
     def describe_services(self, cluster: str, names: Any) -> Any: ...
-    def describe_tasks(self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3) -> list[dict[str, Any]]: ...
+    def describe_tasks(
+        self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3
+    ) -> list[dict[str, Any]]: ...
 
 
 class Notifier(Protocol):
@@ -236,7 +250,9 @@ class Tracker:
         service = self._service(rollout)
         primary = service.primary() if service else None
         back_on = primary.task_definition if primary else None
-        reason = f"ECS rolled deployment {rollout.deployment_id} back; the service runs {back_on or 'its previous revision'}"
+        reason = (
+            f"ECS rolled deployment {rollout.deployment_id} back; the service runs {back_on or 'its previous revision'}"
+        )
         return self.move(
             rollout,
             R,
@@ -280,7 +296,9 @@ class Tracker:
         """Move a rollout to an outcome and notify once; None when it already moved on."""
         allowed = ALLOWED_FROM[status]
         if rollout.status not in allowed:
-            logger.info("outcome ignored", extra={"from": rollout.status, "to": status, "rollout_id": rollout.rollout_id})
+            logger.info(
+                "outcome ignored", extra={"from": rollout.status, "to": status, "rollout_id": rollout.rollout_id}
+            )
             return self._resend_pending(rollout)
         stopped = self._stopped_reasons(rollout) if with_stopped else ()
         now = self._clock()
@@ -344,8 +362,18 @@ class Tracker:
         deployment = next((d for d in service.deployments if d.id == rollout.deployment_id), None) if service else None
         primary = service.primary() if service else None
         if rollout.status in AWAITING_ROLLBACK:
-            if primary is not None and primary.task_definition != rollout.task_definition and primary.rollout_state == "COMPLETED":
-                return self.move(rollout, R, f"ECS rolled deployment {rollout.deployment_id} back", with_stopped=True, rolled_back_to=primary.task_definition)
+            if (
+                primary is not None
+                and primary.task_definition != rollout.task_definition
+                and primary.rollout_state == "COMPLETED"
+            ):
+                return self.move(
+                    rollout,
+                    R,
+                    f"ECS rolled deployment {rollout.deployment_id} back",
+                    with_stopped=True,
+                    rolled_back_to=primary.task_definition,
+                )
             self._store.untrack(rollout)
             return None
         if deployment is not None and deployment.status == "PRIMARY" and deployment.rollout_state == "COMPLETED":

@@ -82,7 +82,13 @@ def sweep(faults: Faults) -> Any:
     """Invoke the real sweep handler, as its schedule would."""
     from slipway.handlers import sweep as handler
 
-    scheduled = {"version": "0", "id": "sweep", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
+    scheduled = {
+        "version": "0",
+        "id": "sweep",
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "detail": {},
+    }
     return lambda: handler.handler(scheduled, LambdaContext(function_name="slipway-sweep"))
 
 

@@ -59,7 +59,11 @@ BAD_ECR_PUSHES = [
 def test_bad_input_malformed_push_is_a_clear_error_and_deploys_nothing(
     web: World, deploy, faults: Faults, path: str, value: Any, named: str
 ) -> None:
-    event = mutate(load_event("ecr-push.json", detail={**load_event("ecr-push.json")["detail"], "repository-name": "web"}), path, value)
+    event = mutate(
+        load_event("ecr-push.json", detail={**load_event("ecr-push.json")["detail"], "repository-name": "web"}),
+        path,
+        value,
+    )
 
     result = deploy(event)
 
@@ -81,7 +85,9 @@ def test_bad_input_malformed_push_is_a_clear_error_and_deploys_nothing(
         {"detail": None},
     ],
 )
-def test_bad_input_foreign_or_empty_events_are_ignored(web: World, deploy, faults: Faults, event: dict[str, Any]) -> None:
+def test_bad_input_foreign_or_empty_events_are_ignored(
+    web: World, deploy, faults: Faults, event: dict[str, Any]
+) -> None:
     result = deploy({"id": "x", **event})
 
     assert result["status"] == "REJECTED"
@@ -90,7 +96,9 @@ def test_bad_input_foreign_or_empty_events_are_ignored(web: World, deploy, fault
 
 
 @pytest.mark.parametrize("name", ["ecr-push-other-account.json", "ecr-push-other-region.json"])
-def test_bad_input_push_from_another_account_or_region_is_refused(web: World, deploy, faults: Faults, name: str) -> None:
+def test_bad_input_push_from_another_account_or_region_is_refused(
+    web: World, deploy, faults: Faults, name: str
+) -> None:
     event = load_event(name)
 
     result = deploy(event)
@@ -105,9 +113,9 @@ def test_bad_input_push_from_another_account_or_region_is_refused(web: World, de
 def test_bad_input_foreign_push_allowed_by_stack_parameter_deploys(world: World, monkeypatch, faults) -> None:
     # GIVEN a stack that allows pushes replicated from another region
     monkeypatch.setenv("SLIPWAY_ALLOW_FOREIGN_PUSHES", "true")
+    from sandbox.stack import LambdaContext
     from slipway import app
     from slipway.handlers import deploy as handler
-    from sandbox.stack import LambdaContext
 
     app.reset()
     app.use(app.App(session=faults.session()))
@@ -167,9 +175,9 @@ def test_bad_input_rule_pointing_at_another_accounts_cluster_is_refused(web: Wor
 
 def test_bad_input_cluster_outside_allowed_clusters_is_refused(world: World, monkeypatch, faults) -> None:
     monkeypatch.setenv("SLIPWAY_ALLOWED_CLUSTERS", "staging-*,qa")
+    from sandbox.stack import LambdaContext
     from slipway import app
     from slipway.handlers import deploy as handler
-    from sandbox.stack import LambdaContext
 
     app.reset()
     app.use(app.App(session=faults.session()))

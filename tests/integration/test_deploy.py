@@ -157,7 +157,9 @@ def test_deploy_capacity_provider_service_reports_launch_type_from_service(
     if "ec2-asg" in providers:
         world.ecs.create_capacity_provider(
             name="ec2-asg",
-            autoScalingGroupProvider={"autoScalingGroupArn": "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:x"},
+            autoScalingGroupProvider={
+                "autoScalingGroupArn": "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:x"
+            },
         )
     world.cluster("mixed", capacity_providers=providers)
     td = world.task_definition("worker", [{"name": "worker", "image": world.image_uri("worker", "1.0.0")}])
@@ -175,7 +177,9 @@ def test_deploy_capacity_provider_service_reports_launch_type_from_service(
 def test_deploy_both_launch_types_one_push_deploys_each(world: World, deploy) -> None:
     world.create_repository("web")
     fargate_web(world, cluster="shared", name="web-fargate")
-    td = world.task_definition("web-ec2", [{"name": "app", "image": world.image_uri("web", "1.0.0")}], networkMode="bridge")
+    td = world.task_definition(
+        "web-ec2", [{"name": "app", "image": world.image_uri("web", "1.0.0")}], networkMode="bridge"
+    )
     world.service("shared", "web-ec2", td, launchType="EC2")
     rule = {"targets": [{"cluster": "shared", "service": "web-fargate"}, {"cluster": "shared", "service": "web-ec2"}]}
     world.put_rule("web", "prod", rule)
@@ -358,7 +362,9 @@ def test_deploy_missing_service_errors_while_other_targets_deploy(web: World, de
 
 
 def test_deploy_missing_cluster_errors_with_aws_code(web: World, deploy) -> None:
-    web.put_rule("web", "prod", {"targets": [{"cluster": "nope", "service": "web"}, {"cluster": "prod", "service": "web"}]})
+    web.put_rule(
+        "web", "prod", {"targets": [{"cluster": "nope", "service": "web"}, {"cluster": "prod", "service": "web"}]}
+    )
 
     deploy(push(web, "web", "1.1.0"))
 
@@ -438,9 +444,7 @@ def test_deploy_same_event_twice_registers_and_updates_once(web: World, deploy, 
     assert [n["message"]["status"] for n in web.notifications()] == ["DEPLOYING"]
 
 
-def test_deploy_same_event_hours_apart_after_idempotency_expiry_still_once(
-    web: World, deploy, faults: Faults
-) -> None:
+def test_deploy_same_event_hours_apart_after_idempotency_expiry_still_once(web: World, deploy, faults: Faults) -> None:
     event = push(web, "web", "1.1.0")
     deploy(event)
     # the idempotency record is gone (expired), as after the configured window
@@ -490,7 +494,12 @@ def test_deploy_concurrent_events_for_one_digest_roll_out_once(web: World, deplo
 
 
 def test_deploy_throttled_calls_are_retried_and_deploy_once(web: World, deploy, faults: Faults, no_backoff) -> None:
-    for operation in ("ecs.DescribeServices", "ecs.RegisterTaskDefinition", "ecs.UpdateService", "ssm.GetParametersByPath"):
+    for operation in (
+        "ecs.DescribeServices",
+        "ecs.RegisterTaskDefinition",
+        "ecs.UpdateService",
+        "ssm.GetParametersByPath",
+    ):
         faults.fail(operation, Fault("ThrottlingException", 400, "Rate exceeded"), times=2)
     faults.fail("sns.PublishBatch", Fault("Throttling", 400, "Rate exceeded"), times=2)
 
@@ -589,7 +598,9 @@ def test_deploy_non_push_events_are_ignored_quietly(web: World, deploy, faults: 
 def test_deploy_filter_policy_delivers_only_failures_of_my_services(web: World, deploy) -> None:
     mine = web.queue("team-orders")
     web.subscribe(web.stack.topic_arn, mine, {"service": ["orders"], "status": ["ERROR", "FAILED", "ROLLED_BACK"]})
-    web.put_rule("web", "prod", {"targets": [{"cluster": "prod", "service": "orders"}, {"cluster": "prod", "service": "web"}]})
+    web.put_rule(
+        "web", "prod", {"targets": [{"cluster": "prod", "service": "orders"}, {"cluster": "prod", "service": "web"}]}
+    )
 
     deploy(push(web, "web", "1.1.0"))
 

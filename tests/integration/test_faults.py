@@ -82,7 +82,9 @@ def test_faults_deploy_throttled_within_retry_budget_deploys_once(
 
 
 @pytest.mark.parametrize("operation", DEPLOY_CALLS)
-@pytest.mark.parametrize("fault", [Fault("ThrottlingException", 400), Fault("InternalError", 500), Fault("ServiceUnavailable", 503)])
+@pytest.mark.parametrize(
+    "fault", [Fault("ThrottlingException", 400), Fault("InternalError", 500), Fault("ServiceUnavailable", 503)]
+)
 def test_faults_deploy_beyond_retry_budget_fails_invocation_and_retry_deploys_once(
     web: World, deploy, faults: Faults, no_backoff, operation: str, fault: Fault
 ) -> None:
@@ -110,7 +112,8 @@ def test_faults_deploy_beyond_retry_budget_fails_invocation_and_retry_deploys_on
 
 
 @pytest.mark.parametrize(
-    "operation", ["ecs.DescribeServices", "ecs.DescribeTaskDefinition", "ecs.RegisterTaskDefinition", "ecs.UpdateService"]
+    "operation",
+    ["ecs.DescribeServices", "ecs.DescribeTaskDefinition", "ecs.RegisterTaskDefinition", "ecs.UpdateService"],
 )
 def test_faults_deploy_access_denied_is_clear_error_not_retried(
     web: World, deploy, faults: Faults, operation: str

@@ -151,7 +151,9 @@ def test_track_duplicate_and_out_of_order_completion_succeeds_once(
 def test_track_failed_without_rollback_reports_reason_and_stopped_tasks(
     world: World, started, track, ecs_life: Deployments
 ) -> None:
-    crash = StoppedTask(reason="Essential container in task exited", stop_code="EssentialContainerExited", exit_code=137)
+    crash = StoppedTask(
+        reason="Essential container in task exited", stop_code="EssentialContainerExited", exit_code=137
+    )
     failed = ecs_life.fail("prod", "web", started["deployment_id"], reason="tasks failed to start", stopped=[crash])
 
     track(failed)

@@ -407,7 +407,9 @@ class FakeStore:
 
     def in_flight(self, repository: str, rule: str) -> int:
         with self._lock:
-            return sum(1 for r in self.rollouts if r.repository == repository and r.rule == rule and r.status == "DEPLOYING")
+            return sum(
+                1 for r in self.rollouts if r.repository == repository and r.rule == rule and r.status == "DEPLOYING"
+            )
 
     def put_hold(self, hold: Hold) -> None:
         with self._lock:

@@ -39,7 +39,9 @@ def aws_call(operation: str) -> Iterator[None]:
     except ClientError as error:
         info = error.response.get("Error", {})
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        raise AwsError(operation, str(info.get("Code", "Unknown")), str(info.get("Message", "")), status=status) from error
+        raise AwsError(
+            operation, str(info.get("Code", "Unknown")), str(info.get("Message", "")), status=status
+        ) from error
     except BotoCoreError as error:
         raise AwsError(operation, _botocore_code(error), str(error), status=None) from error
 

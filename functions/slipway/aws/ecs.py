@@ -42,7 +42,9 @@ class EcsAdapter:
                     "DescribeServices", reason, f'no service "{name}" in cluster "{cluster}" ({reason}{detail})'
                 )
         for name in batch_leftovers(unique, lookup):
-            lookup.missing[name] = AwsError("DescribeServices", "MISSING", f'no service "{name}" in cluster "{cluster}"')
+            lookup.missing[name] = AwsError(
+                "DescribeServices", "MISSING", f'no service "{name}" in cluster "{cluster}"'
+            )
         return lookup
 
     def describe_task_definition(self, arn: str) -> TaskDefinition:
@@ -75,7 +77,9 @@ class EcsAdapter:
         )
         return to_service(response["service"])
 
-    def describe_tasks(self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3) -> list[dict[str, Any]]:
+    def describe_tasks(
+        self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3
+    ) -> list[dict[str, Any]]:
         """Recently stopped tasks of a deployment (ECS starts them with startedBy = its id), newest first."""
         listed = call(
             "ListTasks",

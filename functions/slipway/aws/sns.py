@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from slipway.aws.clients import client
+from slipway.aws.clients import call, client
 from slipway.errors import AwsError
-from slipway.aws.clients import call
 from slipway.notifications import Notification
 
 BATCH = 10  # PublishBatch takes at most 10 entries.

@@ -79,7 +79,13 @@ class ParameterStoreRules:
             for page in paginator.paginate(Path=path, Recursive=repository is None, WithDecryption=True):
                 for parameter in page.get("Parameters", []):
                     repo, rule = split_parameter(self._rules_path, parameter["Name"])
-                    version = RuleVersion(parameter["Name"], parameter["Value"], parameter.get("Version"), None, parameter.get("LastModifiedDate"))
+                    version = RuleVersion(
+                        parameter["Name"],
+                        parameter["Value"],
+                        parameter.get("Version"),
+                        None,
+                        parameter.get("LastModifiedDate"),
+                    )
                     found.append((repo, rule, version))
         return sorted(found, key=lambda item: (item[0], item[1]))
 

@@ -129,20 +129,42 @@ class DynamoStore:
         history_key = {"pk": service_pk(rollout.key), "sk": history_sk(rollout)}
         expiration = int(time.time() + self._retention.total_seconds())
         writes = [
-            {"Put": {"TableName": self._table, "Item": _to_item({**history_key, **asdict(rollout), "expiration": expiration})}},
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": _to_item({"pk": f"rollout#{rollout.rollout_id}", "sk": "rollout", "ref_pk": history_key["pk"], "ref_sk": history_key["sk"], "expiration": expiration}),
+                    "Item": _to_item({**history_key, **asdict(rollout), "expiration": expiration}),
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _to_item(
+                        {
+                            "pk": f"rollout#{rollout.rollout_id}",
+                            "sk": "rollout",
+                            "ref_pk": history_key["pk"],
+                            "ref_sk": history_key["sk"],
+                            "expiration": expiration,
+                        }
+                    ),
                 }
             },
         ]
         if rollout.deployment_id:
             writes.append(self._pointer(rollout.deployment_id, history_key, expiration))
         if rollout.status == "DEPLOYING":
-            watch = {"pk": "inflight", "sk": f"{rollout.started_at.isoformat()}#{rollout.rollout_id}", "rollout_id": rollout.rollout_id}
+            watch = {
+                "pk": "inflight",
+                "sk": f"{rollout.started_at.isoformat()}#{rollout.rollout_id}",
+                "rollout_id": rollout.rollout_id,
+            }
             writes.append({"Put": {"TableName": self._table, "Item": _to_item(watch)}})
-            wave = {"pk": rule_pk(rollout.repository, rollout.rule), "sk": f"inflight#{rollout.key}", "rollout_id": rollout.rollout_id, "expiration": expiration}
+            wave = {
+                "pk": rule_pk(rollout.repository, rollout.rule),
+                "sk": f"inflight#{rollout.key}",
+                "rollout_id": rollout.rollout_id,
+                "expiration": expiration,
+            }
             writes.append({"Put": {"TableName": self._table, "Item": _to_item(wave)}})
         writes.append({"Put": {"TableName": self._table, "Item": _to_item(self._digest_record(rollout, expiration))}})
         call("TransactWriteItems", self._client.transact_write_items, TransactItems=writes)
@@ -200,11 +222,22 @@ class DynamoStore:
         """Hold a push for a rule and target; a newer push for the same rule and target replaces it."""
         expiration = int(time.time() + self._retention.total_seconds())
         item = _to_item({"pk": "hold", "sk": hold.key, **asdict(hold), "expiration": expiration})
-        pointer = _to_item({"pk": f"rollout#{hold.hold_id}", "sk": "hold", "ref_pk": "hold", "ref_sk": hold.key, "expiration": expiration})
+        pointer = _to_item(
+            {
+                "pk": f"rollout#{hold.hold_id}",
+                "sk": "hold",
+                "ref_pk": "hold",
+                "ref_sk": hold.key,
+                "expiration": expiration,
+            }
+        )
         call(
             "TransactWriteItems",
             self._client.transact_write_items,
-            TransactItems=[{"Put": {"TableName": self._table, "Item": item}}, {"Put": {"TableName": self._table, "Item": pointer}}],
+            TransactItems=[
+                {"Put": {"TableName": self._table, "Item": item}},
+                {"Put": {"TableName": self._table, "Item": pointer}},
+            ],
         )
 
     def holds(self, repository: str | None = None) -> list[Hold]:
@@ -226,7 +259,9 @@ class DynamoStore:
         ref = self.rollout_ref(f"rollout#{hold_id}", "hold")
         if ref is None:
             return None
-        response = call("GetItem", self._client.get_item, TableName=self._table, Key=_to_item(ref[0]), ConsistentRead=True)
+        response = call(
+            "GetItem", self._client.get_item, TableName=self._table, Key=_to_item(ref[0]), ConsistentRead=True
+        )
         item = response.get("Item")
         hold = Hold(**_from_item(item, _HOLD_FIELDS)) if item else None
         return hold if hold is not None and hold.hold_id == hold_id else None
@@ -249,7 +284,12 @@ class DynamoStore:
     def put_push(self, repository: str, record: dict[str, Any]) -> None:
         """Remember what a push matched and why (for ``slipway explain``)."""
         expiration = int(time.time() + self._retention.total_seconds())
-        item = {"pk": f"push#{repository}", "sk": f"{record['time']}#{record['event_id']}", "record": record, "expiration": expiration}
+        item = {
+            "pk": f"push#{repository}",
+            "sk": f"{record['time']}#{record['event_id']}",
+            "record": record,
+            "expiration": expiration,
+        }
         call("PutItem", self._client.put_item, TableName=self._table, Item=_to_item(item))
 
     def last_push(self, repository: str) -> dict[str, Any] | None:
@@ -304,9 +344,7 @@ class DynamoStore:
         return {"pk": str(values["ref_pk"]), "sk": str(values["ref_sk"])}, values
 
     def _rollout_at(self, key: dict[str, str]) -> Rollout | None:
-        response = call(
-            "GetItem", self._client.get_item, TableName=self._table, Key=_to_item(key), ConsistentRead=True
-        )
+        response = call("GetItem", self._client.get_item, TableName=self._table, Key=_to_item(key), ConsistentRead=True)
         item = response.get("Item")
         return Rollout(**_from_item(item, _ROLLOUT_FIELDS)) if item else None
 
@@ -364,9 +402,7 @@ class DynamoStore:
                 UpdateExpression=expression,
                 ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})",
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_to_item(
-                    {**{k: v for k, v in updates.items() if v is not None}, **allowed}
-                ),
+                ExpressionAttributeValues=_to_item({**{k: v for k, v in updates.items() if v is not None}, **allowed}),
                 ReturnValues="ALL_NEW",
             )
         except AwsError as error:
@@ -380,7 +416,12 @@ class DynamoStore:
     def _after_transition(self, rollout: Rollout) -> None:
         """Keep the promotion index and the rule's wave in step with a rollout's outcome."""
         expiration = int(time.time() + self._retention.total_seconds())
-        call("PutItem", self._client.put_item, TableName=self._table, Item=_to_item(self._digest_record(rollout, expiration)))
+        call(
+            "PutItem",
+            self._client.put_item,
+            TableName=self._table,
+            Item=_to_item(self._digest_record(rollout, expiration)),
+        )
         if rollout.status != "DEPLOYING":
             self._leave_wave(rollout)
 

@@ -20,14 +20,15 @@ from slipway.telemetry import count, logger, metrics, tracer
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    config = IdempotencyConfig(
-        event_key_jmespath="id", expires_after_seconds=app().settings.idempotency_hours * 3600
-    )
+    config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=app().settings.idempotency_hours * 3600)
     config.register_lambda_context(context)
-    once = idempotent_function(
-        data_keyword_argument="event", persistence_store=app().idempotency, config=config
-    )(process)
-    return once(event=event, own_account=_account_of(context), own_region=os.environ.get("AWS_REGION", ""))
+    once = idempotent_function(data_keyword_argument="event", persistence_store=app().idempotency, config=config)(
+        process
+    )
+    result: dict[str, Any] = once(
+        event=event, own_account=_account_of(context), own_region=os.environ.get("AWS_REGION", "")
+    )
+    return result
 
 
 def process(event: dict[str, Any], own_account: str, own_region: str) -> dict[str, Any]:
@@ -47,7 +48,8 @@ def process(event: dict[str, Any], own_account: str, own_region: str) -> dict[st
     if report.retryable or report.notification_failures:
         failures = [f"{o.target.key if o.target else o.rule}: {o.reason}" for o in report.retryable]
         raise RetryLater(failures + report.notification_failures)
-    return report.summary()
+    summary: dict[str, Any] = report.summary()
+    return summary
 
 
 def _account_of(context: LambdaContext) -> str:

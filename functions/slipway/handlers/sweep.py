@@ -21,5 +21,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.info("sweep done", extra={"reported": reported, "released": len(released)})
     return {
         "reported": [{"rollout_id": r, "status": s} for r, s in reported],
-        "released": [{"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in released],
+        "released": [
+            {"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in released
+        ],
     }

@@ -32,7 +32,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     logger.append_keys(deployment_id=change.deployment_id, service=change.service_key, event_name=change.event_name)
     sent = app().tracker.on_change(change)
-    released = []
+    released: list[Any] = []
     if sent is not None:
         # An outcome may open gates: a promotion source succeeded, a wave slot freed up.
         rollout = app().store.rollout_by_deployment(change.deployment_id)
@@ -41,5 +41,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return {
         "status": sent or "NO_CHANGE",
         "deployment_id": change.deployment_id,
-        "released": [{"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in released],
+        "released": [
+            {"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in released
+        ],
     }
