@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from slipway.versions import RangeError, VersionRange, parse_range, parse_version
 
 MAX_RULE_BYTES = 8192  # Parameter Store's advanced-tier limit; standard is 4 KB.
-_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}"
+_NAME = r"[A-Za-z0-9_-]{1,255}"
 _CLUSTER_ARN = re.compile(
     r"^arn:aws[a-z-]*:ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):cluster/(?P<name>" + _NAME + r")$"
 )
@@ -288,8 +288,30 @@ def validate_spec(parameter: str, document: Any) -> RuleSpec:
         raise RuleInvalid(parameter, [_describe(e, document) for e in error.errors()]) from None
 
 
+def _real_location(loc: tuple[Any, ...], document: Any) -> list[Any]:
+    """The error's location in the document's own keys, without pydantic's union-member tags."""
+    location: list[Any] = []
+    node = document
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(node, dict) and part in node:
+            location.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            location.append(part)
+            node = node[part]
+        elif last or (isinstance(part, str) and not _is_union_tag(part)):
+            location.append(part)  # a missing key is named where it is missing
+            node = None
+    return location
+
+
+def _is_union_tag(part: str) -> bool:
+    return "[" in part or part in {"str", "int", "bool", "list", "dict", "none", "datetime"}
+
+
 def _describe(error: Any, document: dict[str, Any]) -> str:
-    location = [part for part in error["loc"] if not (isinstance(part, str) and "[" in part)]
+    location = _real_location(tuple(error["loc"]), document)
     path = _json_path(location)
     if error["type"] == "extra_forbidden":
         key = str(location[-1])
