@@ -294,7 +294,9 @@ def _real_location(loc: tuple[Any, ...], document: Any) -> list[Any]:
     node = document
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             location.append(part)
             node = node[part]
         elif last or (isinstance(part, str) and not _is_union_tag(part)):
