@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.parser import ValidationError, parse
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from slipway.app import app
 from slipway.errors import RetryLater
-from slipway.events import EcrImageActionEvent
-from slipway.intake import PushRejected, push_from_event, rejection_notice
 from slipway.telemetry import count, logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# The idempotency, parser and event-model imports happen on the first invocation, inside
+# the handler: the module itself stays as light as the runtime's own boto3 import allows.
 
 
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
     config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=app().settings.idempotency_hours * 3600)
     config.register_lambda_context(context)
     once = idempotent_function(data_keyword_argument="event", persistence_store=app().idempotency, config=config)(
@@ -33,6 +35,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def process(event: dict[str, Any], own_account: str, own_region: str) -> dict[str, Any]:
     """Parse the push, deploy it, and report; raise RetryLater for what a retry can finish."""
+    from aws_lambda_powertools.utilities.parser import ValidationError, parse
+
+    from slipway.events import EcrImageActionEvent
+    from slipway.intake import PushRejected, push_from_event, rejection_notice
+
     try:
         parsed = parse(event=event, model=EcrImageActionEvent)
         push = push_from_event(parsed, own_account, own_region, app().settings.allow_foreign_pushes)

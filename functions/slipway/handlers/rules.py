@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from aws_lambda_powertools.utilities.parser import ValidationError, parse
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from slipway.app import app
-from slipway.events import ParameterStoreChangeEvent
-from slipway.rulecheck import RuleChecker
 from slipway.telemetry import count, logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.parser import ValidationError, parse
+
+    from slipway.events import ParameterStoreChangeEvent
+    from slipway.rulecheck import RuleChecker
+
     try:
         parsed = parse(event=event, model=ParameterStoreChangeEvent)
     except ValidationError as error:

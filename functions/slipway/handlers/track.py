@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.parser import ValidationError, parse
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from slipway.app import app
-from slipway.events import EcsDeploymentEvent
 from slipway.telemetry import count, logger, metrics, tracer
-from slipway.tracking import DeploymentChange
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.parser import ValidationError, parse
+
+    from slipway.events import EcsDeploymentEvent
+    from slipway.tracking import DeploymentChange
+
     try:
         parsed = parse(event=event, model=EcsDeploymentEvent)
     except ValidationError as error:
