@@ -3,4 +3,18 @@
 Run ``python -m bench`` (or ``make bench``); ``python -m bench --quick`` for a smaller run.
 Everything runs against a moto server on 127.0.0.1 inside this process, so the sandbox's
 bridges over moto's gaps (``sandbox.bridge.install_ecs_deployments``) apply.
+
+The benchmarks measure this working tree's ``functions/``, whatever the venv has
+installed: like Lambda's ``/var/task``, ``functions/`` goes first on ``sys.path`` here
+and in every child process (``FUNCTIONS_PATH``).
 """
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ROOT / "functions"
+FUNCTIONS_PATH = f"{FUNCTIONS}:{ROOT}"  # PYTHONPATH of the children: the code, and bench itself
+
+if str(FUNCTIONS) not in sys.path:
+    sys.path.insert(0, str(FUNCTIONS))

@@ -22,12 +22,10 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
-from bench import lambda_package
+from bench import FUNCTIONS, FUNCTIONS_PATH, lambda_package
 
-ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "boto3"
 
 # Runs in the fresh interpreter: refuse modules outside the package, then time one import.
@@ -53,10 +51,10 @@ def lambda_environment(cache: str, refused: list[str]) -> dict[str, str]:
     """The deployed functions' environment; bytecode cached in ``cache``; ``refused`` not importable."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "POWERTOOLS_TRACE_DISABLED")}
     env.update(
-        PYTHONPATH=str(ROOT),  # for bench.lambda_package only; the handlers import nothing of it
+        PYTHONPATH=FUNCTIONS_PATH,
         PYTHONPYCACHEPREFIX=cache,
         **{lambda_package.ENV: ",".join(refused)},
-        LAMBDA_TASK_ROOT=str(ROOT / "functions"),
+        LAMBDA_TASK_ROOT=str(FUNCTIONS),
         AWS_LAMBDA_FUNCTION_NAME="slipway-deploy",
         AWS_EXECUTION_ENV="AWS_Lambda_python3.13",
         AWS_REGION=os.environ.get("AWS_REGION", "eu-west-1"),

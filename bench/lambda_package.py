@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
-REQUIREMENTS = Path(__file__).resolve().parent.parent / "functions" / "requirements.txt"
+from bench import FUNCTIONS
+
+REQUIREMENTS = FUNCTIONS / "requirements.txt"
 ENV = "SLIPWAY_BENCH_NOT_IN_PACKAGE"  # comma-separated top-level modules to refuse
 
 

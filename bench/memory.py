@@ -16,10 +16,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _status_mb(field: str) -> float:
@@ -93,8 +90,8 @@ def child() -> None:
 
 def measure(server: Any, world: Any, size: int) -> dict[str, Any]:
     """Build a fleet of ``size`` on a fresh account and run the child against it."""
+    from bench import FUNCTIONS_PATH, ROOT, lambda_package
     from bench import fleet as fleets
-    from bench import lambda_package
     from bench.variants import FUNCTION_ENVIRONMENT
 
     server.reset()
@@ -103,7 +100,7 @@ def measure(server: Any, world: Any, size: int) -> dict[str, Any]:
     fleets.build(world, fleet)
     event = world.push_event(fleet.repository, fleets.new_digest(), fleets.NEW_TAG)
     env = {**server.environment(), **stack.environment(), **FUNCTION_ENVIRONMENT}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = FUNCTIONS_PATH
     env[lambda_package.ENV] = ",".join(lambda_package.outside())
     done = subprocess.run(
         [sys.executable, "-m", "bench.memory"],

@@ -13,8 +13,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = RESULTS.parent.parent
+from bench import ROOT
+
+RESULTS = ROOT / "bench" / "results"
 DISTRIBUTIONS = ("moto", "boto3", "botocore", "aws-lambda-powertools", "pydantic", "ecs-deploy")
 
 

@@ -53,6 +53,8 @@ class Push:
     @property
     def image(self) -> str:
         """The image reference Slipway deploys: pinned by digest, since tags move."""
+        if not self.digest:  # only a rollback to a revision that named its image by tag
+            return f"{self.repository_uri}:{self.tag}" if self.tag else self.repository_uri
         return f"{self.repository_uri}@{self.digest}"
 
     @property

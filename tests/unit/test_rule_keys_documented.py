@@ -88,7 +88,6 @@ def test_rule_key_is_in_json_schema(model: str, key: str) -> None:
     assert properties[key], f"{model}.{key} has an empty schema"
 
 
-@pytest.mark.xfail(strict=False, reason="README.md is being written; it does not document every rule key yet")
 @pytest.mark.parametrize(("model", "key"), RULE_KEYS, ids=IDS)
 def test_rule_key_is_documented_in_readme(model: str, key: str) -> None:
     assert README.exists(), "README.md does not exist"
