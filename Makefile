@@ -15,8 +15,8 @@ help: ## List the targets
 
 $(STAMP): pyproject.toml functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv with Slipway, the `slipway` command and the dev tools
@@ -44,8 +44,8 @@ typecheck: $(STAMP) ## mypy (strict) on the Lambda package
 CHECKOV_VENV := .venv-checkov
 $(CHECKOV_VENV)/.installed:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/pip install --quiet "checkov>=3.2,<4"
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet "checkov>=3.2,<4"
 	touch $@
 
 checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml: no failed check (suppressions live in the template, with reasons)
