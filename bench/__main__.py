@@ -12,6 +12,7 @@ from typing import Any
 
 SECTIONS = ("fanout", "whatif", "parameters", "coldstart", "memory", "burst")
 REPEATS, REPEAT_UP_TO = 3, 10  # small fan-outs take milliseconds: the median of 3 runs counts
+FIRST_INVOCATION_RUNS = 3
 
 # The what-if runs' model of AWS round trips, in seconds per request by service. These are
 # assumptions (typical in-region figures), not measurements; no target is judged on them.
@@ -127,6 +128,8 @@ def run(plan: Plan, sections: tuple[str, ...]) -> dict[str, Any]:
 
             say(f"cold start: import of each handler module, {plan.coldstart_runs} fresh processes each")
             results["coldstart"] = coldstart.measure(plan.coldstart_runs)
+            say("cold start: the deploy handler's import, first and warm invocation in a fresh process")
+            results["coldstart"]["first_invocation"] = coldstart.first_invocation(server, world, FIRST_INVOCATION_RUNS)
         if "memory" in sections:
             from bench import memory
 
@@ -250,6 +253,15 @@ def _print_coldstart(coldstart: dict[str, Any] | None) -> None:
     print("Import self time beyond boto3's, by package (least of 3 runs of -X importtime, ms):")
     for module, packages in coldstart["self_ms_beyond_boto3_by_package"].items():
         print(f"  {module}: " + ", ".join(f"{p} {ms:.0f}" for p, ms in packages.items()))
+    first = coldstart.get("first_invocation")
+    if first:
+        boto3_ms = 1000 * lambda_package["median_seconds"]["boto3"]
+        print(
+            f"Deploy handler in a fresh process (Lambda pkg, X-Ray on), a push to 1 target, median of {first['runs']}: "
+            f"import {first['import_ms']:.0f} ms, first invocation {first['first_invocation_ms']:.0f} ms, "
+            f"warm invocation {first['warm_invocation_ms']:.0f} ms; cold start beyond a warm invocation "
+            f"{first['cold_extra_ms']:.0f} ms = {first['cold_extra_ms'] / boto3_ms:.1f}x import boto3 (not a target)"
+        )
 
 
 def _print_memory(memory: dict[str, Any] | None) -> None:

@@ -11,10 +11,18 @@ modules of distributions outside the dependency closure of ``functions/requireme
 (this venv also holds moto, SAM CLI, awscrt, pyOpenSSL ..., which botocore would pick
 up if present and which Lambda does not have). The same runs in the full dev venv are
 reported beside, for reference.
+
+Import time is not all of a cold start: what a handler defers to its first invocation
+is paid there (and, unlike module-level work, is not covered by provisioned
+concurrency or SnapStart, nor done during Lambda's init phase). So the deploy handler
+is also run in a fresh process against the server: its import, its first invocation
+and a warm one, each a push to one target (``first_invocation``; this module is the
+child there: ``python -m bench.coldstart``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pkgutil
 import statistics
@@ -47,9 +55,10 @@ def handler_modules() -> list[str]:
     return sorted(f"slipway.handlers.{m.name}" for m in found if not m.name.startswith("_"))
 
 
-def lambda_environment(cache: str, refused: list[str]) -> dict[str, str]:
+def lambda_environment(cache: str, refused: list[str], base: dict[str, str] | None = None) -> dict[str, str]:
     """The deployed functions' environment; bytecode cached in ``cache``; ``refused`` not importable."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "POWERTOOLS_TRACE_DISABLED")}
+    unwanted = ("PYTHONDONTWRITEBYTECODE", "POWERTOOLS_TRACE_DISABLED")
+    env = {k: v for k, v in (os.environ if base is None else base).items() if k not in unwanted}
     env.update(
         PYTHONPATH=FUNCTIONS_PATH,
         PYTHONPYCACHEPREFIX=cache,
@@ -145,3 +154,85 @@ def measure(runs: int, breakdown_runs: int = 3) -> dict[str, Any]:
             beyond[module] = {p: round(ms, 1) for p, ms in top}
         results["self_ms_beyond_boto3_by_package"] = beyond
     return results
+
+
+def first_invocation(server: Any, world: Any, runs: int) -> dict[str, Any]:
+    """Median import, first-invocation and warm-invocation milliseconds of the deploy handler."""
+    from bench import fleet as fleets
+
+    samples: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="slipway-bench-pyc-") as cache:
+        env = lambda_environment(cache, lambda_package.outside(), base=server.environment())
+        env.update(
+            # X-Ray as in Lambda: a trace header, the daemon's UDP address (nobody listens; UDP does not care)
+            _X_AMZN_TRACE_ID="Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+            AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:2000",
+            AWS_XRAY_CONTEXT_MISSING="IGNORE_ERROR",
+        )
+        for run in range(runs + 1):  # the first run compiles the bytecode and is not counted
+            server.reset()
+            stack = world.deploy_stack()
+            events = []
+            for n in range(3):
+                fleet = fleets.plan_fleet(1, f"cold{n}", f"cold-{n}")
+                fleets.build(world, fleet)
+                events.append(world.push_event(fleet.repository, fleets.new_digest(), fleets.NEW_TAG))
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.coldstart"],
+                input=json.dumps(events),
+                env={**env, **stack.environment()},
+                cwd=tempfile.gettempdir(),
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"the first-invocation probe failed: {done.stderr.strip()[-1500:]}")
+            if run:
+                samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    def median_ms(key: str) -> float:
+        return 1000 * statistics.median(s[key] for s in samples)
+
+    result = {
+        "runs": runs,
+        "samples": samples,
+        "import_ms": median_ms("import"),
+        "first_invocation_ms": median_ms("first"),
+        "warm_invocation_ms": median_ms("warm"),
+    }
+    result["cold_extra_ms"] = result["import_ms"] + result["first_invocation_ms"] - result["warm_invocation_ms"]
+    return result
+
+
+def _first_invocation_child() -> None:
+    """Import the deploy handler, then handle the pushes on stdin one by one; print the timings."""
+    import contextlib
+    import logging
+    import time
+
+    lambda_package.refuse_from_environment()
+    events = json.load(sys.stdin)
+    started = time.perf_counter()
+    from slipway.handlers.deploy import handler
+
+    imported = time.perf_counter() - started
+    from bench.memory import _Context
+
+    timings, statuses = [], []
+    with open(os.devnull, "w") as devnull:
+        for log_handler in logging.getLogger("slipway").handlers:
+            if isinstance(log_handler, logging.StreamHandler):
+                log_handler.setStream(devnull)
+        with contextlib.redirect_stdout(devnull):
+            for event in events:
+                started = time.perf_counter()
+                result = handler(event, _Context())
+                timings.append(time.perf_counter() - started)
+                statuses.extend(o["status"] for o in result.get("outcomes", []))
+    print(json.dumps({"import": imported, "first": timings[0], "warm": min(timings[1:]), "outcomes": statuses}))
+
+
+if __name__ == "__main__":
+    _first_invocation_child()
