@@ -192,7 +192,7 @@ def _coldstart_targets(coldstart: dict[str, Any] | None) -> list[Target]:
         return [Target("cold start", "handler import <= 1.6x import boto3", "not run", None)]
     ratios = coldstart["lambda_package"]["ratio_to_boto3"]
     return [
-        Target(f"cold start {module.rsplit('.', 1)[-1]}", "import <= 1.6x import boto3", f"{ratio:.2f}x", ratio <= 1.6)
+        Target(f"cold start {module.rsplit('.', 1)[-1]}", "import <= 1.6x import boto3", f"{ratio:.3f}x", ratio <= 1.6)
         for module, ratio in ratios.items()
     ]
 

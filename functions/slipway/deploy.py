@@ -17,7 +17,7 @@ from slipway.gates import PASS, WAVE, Verdict
 from slipway.model import Hold, Push, Service, Status, TaskDefinition
 from slipway.notifications import Notification
 from slipway.ports import Ecs, Notifier, RuleSource, ServiceLookup, Store
-from slipway.rollout import Outcome, TargetRollout, plan, rollout_id
+from slipway.rollout import Outcome, TargetRollout, error_outcome, plan, rollout_id
 from slipway.rules import Rule, RuleInvalid, Target
 
 logger = Logger(child=True)
@@ -485,14 +485,4 @@ def _action(outcome: Outcome) -> str:
 
 
 def _error(rule: Rule, target: Target, service: Service | None, error: AwsError) -> Outcome:
-    return Outcome(
-        Status.ERROR,
-        f"{error.operation} failed: {error.code}: {error.message}",
-        rule=rule.name,
-        parameter=rule.parameter,
-        target=target,
-        service=service,
-        previous_task_definition=service.task_definition if service else None,
-        error_code=error.code,
-        retryable=error.retryable,
-    )
+    return error_outcome(rule, target, service, error)

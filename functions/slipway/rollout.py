@@ -267,18 +267,7 @@ class TargetRollout:
         try:
             return self._run(push, rule, target, service, taskdef)
         except AwsError as error:
-            return Outcome(
-                Status.ERROR,
-                f"{error.operation} failed: {error.code}: {error.message}",
-                rule=rule.name,
-                parameter=rule.parameter,
-                target=target,
-                service=service,
-                previous_task_definition=service.task_definition,
-                error_code=error.code,
-                retryable=error.retryable,
-                rollout_id=rollout_id(push.event_id, rule.name, service.key),
-            )
+            return error_outcome(rule, target, service, error, rollout_id(push.event_id, rule.name, service.key))
 
     def _run(self, push: Push, rule: Rule, target: Target, service: Service, taskdef: TaskDefinition) -> Outcome:
         rid = rollout_id(push.event_id, rule.name, service.key)
@@ -350,17 +339,7 @@ class TargetRollout:
             config = deployment_configuration(service, rule)
             return self._update(push, rule, target, service, claim, config, state, ())
         except AwsError as error:
-            return Outcome(
-                Status.ERROR,
-                f"{error.operation} failed: {error.code}: {error.message}",
-                rule=rule.name,
-                parameter=rule.parameter,
-                target=target,
-                service=service,
-                previous_task_definition=service.task_definition,
-                error_code=error.code,
-                retryable=error.retryable,
-            )
+            return error_outcome(rule, target, service, error)
 
     def _busy(self, state: ServiceState) -> bool:
         return state.status in IN_FLIGHT and self._clock() - state.claimed_at < STALE_CLAIM
@@ -492,6 +471,24 @@ class TargetRollout:
                 self._store.put_state(restored, claim.generation)
         except ConditionFailed:
             logger.warning("claim changed hands before release", extra={"service": claim.key})
+
+
+def error_outcome(
+    rule: Rule, target: Target, service: Service | None, error: AwsError, rollout: str | None = None
+) -> Outcome:
+    """The ERROR outcome of a target whose AWS call failed, with the AWS code and message."""
+    return Outcome(
+        Status.ERROR,
+        f"{error.operation} failed: {error.code}: {error.message}",
+        rule=rule.name,
+        parameter=rule.parameter,
+        target=target,
+        service=service,
+        previous_task_definition=service.task_definition if service else None,
+        error_code=error.code,
+        retryable=error.retryable,
+        rollout_id=rollout,
+    )
 
 
 def expects_rollback(rule: Rule) -> bool:
