@@ -1,16 +1,17 @@
 """Two more of moto's gaps, bridged for the benchmarks (the sandbox's own are in ``sandbox.bridge``).
 
 A Slipway push rolls targets out 16 at a time, so moto sees concurrent requests that
-AWS serves without a second thought. Two of moto's operations are not safe under them:
+AWS serves without a second thought. ``sandbox.bridge`` already makes moto's DynamoDB
+item operations atomic (one lock); two gaps remain:
 
 - DynamoDB ``TransactWriteItems`` snapshots every table it touches with
   ``copy.deepcopy`` before writing (once per item of the transaction), to roll back on
   failure. The copy costs time in proportion to the table's size, so the n-th rollout of
-  a push pays for the n-1 before it, and a copy taken while another thread writes fails
-  with "dictionary changed size during iteration" (HTTP 500). DynamoDB's cost does not
-  grow with the table, and a failed transaction undoes only its own items. The bridge
-  keeps moto's checks and writes, serializes transactions, and undoes only the items the
-  failed transaction touched.
+  a push pays for the n-1 before it (and, without the sandbox's lock, a copy taken while
+  another thread writes fails with HTTP 500 "dictionary changed size during iteration").
+  DynamoDB's cost does not grow with the table, and a failed transaction undoes only its
+  own items. The bridge keeps moto's checks and writes, under the sandbox's lock, and
+  undoes only the items the failed transaction touched.
 - ECS ``RegisterTaskDefinition`` numbers a family's next revision from its last one
   without a lock: two services sharing a family, registered at once, can both get
   revision N+1 and one overwrite the other. ECS numbers them N+1 and N+2. The bridge
@@ -30,10 +31,10 @@ from moto.ecs import models as ecs_models
 from sandbox import bridge as sandbox_bridge
 
 _installed = threading.Lock()
-_transactions = threading.Lock()
+# The sandbox's DynamoDB lock when it has one, so transactions and single-item writes exclude each other.
+_transactions = getattr(sandbox_bridge, "_dynamodb_lock", None) or threading.RLock()
 _registrations = threading.Lock()
-_original_transact = dynamodb_models.DynamoDBBackend.transact_write_items
-_original_register = ecs_models.EC2ContainerServiceBackend.register_task_definition
+_inner: dict[str, Any] = {}  # what the bridged methods wrapped at install time
 
 
 class _NoTableCopy:
@@ -76,7 +77,7 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
             current = self.get_item(table_name, key)
             before.append((table_name, key, current.to_json()["Attributes"] if current else None))
         try:
-            _original_transact(self, transact_items)
+            _inner["transact_write_items"](self, transact_items)
         except Exception:
             for table_name, key, attributes in reversed(before):
                 if attributes is None:
@@ -89,14 +90,20 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
 
 def _register_task_definition(self: Any, *args: Any, **kwargs: Any) -> Any:
     with _registrations:
-        return _original_register(self, *args, **kwargs)
+        return _inner["register_task_definition"](self, *args, **kwargs)
 
 
 def install() -> None:
     """The sandbox's ECS bridges plus these two (idempotent)."""
     sandbox_bridge.install_ecs_deployments()
     with _installed:
+        if _inner:
+            return
         if not isinstance(dynamodb_models.copy, _NoTableCopy):
             dynamodb_models.copy = _NoTableCopy(dynamodb_models.copy)  # type: ignore[assignment]
-        dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
-        ecs_models.EC2ContainerServiceBackend.register_task_definition = _register_task_definition  # type: ignore[method-assign]
+        dynamodb = dynamodb_models.DynamoDBBackend
+        ecs = ecs_models.EC2ContainerServiceBackend
+        _inner["transact_write_items"] = dynamodb.transact_write_items
+        _inner["register_task_definition"] = ecs.register_task_definition
+        dynamodb.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+        ecs.register_task_definition = _register_task_definition  # type: ignore[method-assign]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slipway.settings import Settings, settings
+if TYPE_CHECKING:
+    from slipway.settings import Settings
 
 
 class App:
@@ -22,6 +23,8 @@ class App:
     """
 
     def __init__(self, config: Settings | None = None, session: Any = None, clock: Any = None) -> None:
+        from slipway.settings import settings  # pydantic loads with the first invocation, not the import
+
         self.settings = config or settings()
         self.session = session
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -123,6 +126,8 @@ def use(instance: App) -> App:
 
 def reset() -> None:
     """Forget the adapters and settings (tests, or a changed environment)."""
+    from slipway.settings import settings
+
     global _app
     _app = None
     settings.cache_clear()
