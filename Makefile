@@ -58,6 +58,7 @@ demo: $(STAMP) ## Run the whole flow on a local moto server: push -> rollout -> 
 	$(BIN)/python -m sandbox.demo
 
 bench: $(STAMP) ## Fan-out, cold-start, memory and burst benchmarks (prints ratios, writes bench/results/)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m bench
 
 clean: ## Remove the virtual environment and caches
