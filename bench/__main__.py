@@ -253,6 +253,9 @@ def _print_coldstart(coldstart: dict[str, Any] | None) -> None:
     print("Import self time beyond boto3's, by package (least of 3 runs of -X importtime, ms):")
     for module, packages in coldstart["self_ms_beyond_boto3_by_package"].items():
         print(f"  {module}: " + ", ".join(f"{p} {ms:.0f}" for p, ms in packages.items()))
+    deferring = {m: d for m, d in lambda_package.get("deferred", {}).items() if d}
+    for module, names in deferring.items():
+        print(f"  {module} does not import {', '.join(names)}: its first invocation does (see below)")
     first = coldstart.get("first_invocation")
     if first:
         boto3_ms = 1000 * lambda_package["median_seconds"]["boto3"]

@@ -36,14 +36,18 @@ from bench import FUNCTIONS, FUNCTIONS_PATH, lambda_package
 
 BASELINE = "boto3"
 
+# What a deployed handler needs by its first response; one its import leaves out is paid then.
+HEAVY = ("boto3", "pydantic", "aws_lambda_powertools.utilities.parser", "aws_xray_sdk")
+
 # Runs in the fresh interpreter: refuse modules outside the package, then time one import.
 _CHILD = """
-import sys, time
+import json, sys, time
 from bench.lambda_package import refuse_from_environment
 refuse_from_environment()
 started = time.perf_counter()
 __import__(sys.argv[1])
-print(time.perf_counter() - started)
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "loaded": {m: m in sys.modules for m in sys.argv[2].split(",")}}))
 """
 
 
@@ -74,9 +78,10 @@ def lambda_environment(cache: str, refused: list[str], base: dict[str, str] | No
     return env
 
 
-def _import_seconds(module: str, env: dict[str, str]) -> float:
+def _import(module: str, env: dict[str, str]) -> dict[str, Any]:
+    """Seconds the import took, and which of HEAVY it loaded."""
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, module],
+        [sys.executable, "-c", _CHILD, module, ",".join(HEAVY)],
         env=env,
         cwd=tempfile.gettempdir(),  # nothing of the repository's root on sys.path
         capture_output=True,
@@ -86,13 +91,14 @@ def _import_seconds(module: str, env: dict[str, str]) -> float:
     )
     if done.returncode != 0:
         raise RuntimeError(f"importing {module} failed: {done.stderr.strip()[-800:]}")
-    return float(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def import_breakdown(module: str, env: dict[str, str]) -> dict[str, float]:
     """Milliseconds of ``-X importtime`` self time per top-level package (one run)."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", _CHILD, module],
+        [sys.executable, "-X", "importtime", "-c", _CHILD, module, ",".join(HEAVY)],
         env=env,
         cwd=tempfile.gettempdir(),
         capture_output=True,
@@ -130,17 +136,17 @@ def measure(runs: int, breakdown_runs: int = 3) -> dict[str, Any]:
             ("lambda_package", lambda_environment(cache, refused)),
             ("dev_venv", lambda_environment(cache, [])),
         ):
-            for module in modules:
-                _import_seconds(module, env)  # compiles into the private cache; not timed
+            loaded = {module: _import(module, env)["loaded"] for module in modules}  # also compiles; not timed
             samples: dict[str, list[float]] = {m: [] for m in modules}
             for _ in range(runs):
                 for module in modules:  # interleaved, so a slow moment hits every module alike
-                    samples[module].append(_import_seconds(module, env))
+                    samples[module].append(_import(module, env)["seconds"])
             medians = {m: statistics.median(s) for m, s in samples.items()}
             results[label] = {
                 "median_seconds": medians,
                 "samples": samples,
                 "ratio_to_boto3": {m: medians[m] / medians[BASELINE] for m in modules if m != BASELINE},
+                "deferred": {m: [h for h, present in loaded[m].items() if not present] for m in modules[1:]},
             }
         env = lambda_environment(cache, refused)
         baseline = _least_breakdown(BASELINE, env, breakdown_runs)
