@@ -61,10 +61,10 @@ def machine() -> dict[str, Any]:
 def _git() -> dict[str, Any]:
     def run(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
+        return done.stdout
 
-    changed = [line[3:] for line in run("status", "--porcelain").splitlines()]
-    return {"commit": run("rev-parse", "--short", "HEAD"), "uncommitted_files": changed}
+    changed = [line[3:] for line in run("status", "--porcelain").splitlines() if line.strip()]
+    return {"commit": run("rev-parse", "--short", "HEAD").strip(), "uncommitted_files": changed}
 
 
 def table(headers: list[str], rows: list[list[str]], right: frozenset[int] = frozenset()) -> str:

@@ -29,10 +29,19 @@ class App:
         self.session = session
         self.clock = clock or (lambda: datetime.now(UTC))
 
+    @cached_property
+    def _session(self) -> Any:
+        """One boto3 session for every client: botocore loads its endpoint data once."""
+        if self.session is not None:
+            return self.session
+        import boto3
+
+        return boto3.session.Session()
+
     def client(self, service: str) -> Any:
         from slipway.aws.clients import client
 
-        return client(service, session=self.session, pool=self.settings.max_concurrency + 4)
+        return client(service, session=self._session, pool=self.settings.max_concurrency + 4)
 
     @cached_property
     def ecs(self) -> Any:
