@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -348,15 +347,15 @@ class Deployer:
 
     def _refuse(self, push: Push, rule: Rule, target: Target) -> Outcome | None:
         base: dict[str, Any] = {"rule": rule.name, "parameter": rule.parameter, "target": target}
-        account, region = target.cluster_account, target.cluster_region
-        if (account and account != push.account) or (region and region != push.region):
+        if target.elsewhere(push.account, push.region):
+            account, region = target.cluster_account, target.cluster_region
             return Outcome(
                 Status.ERROR,
                 f"cluster {target.cluster} is in {account}/{region}, not in this stack's {push.account}/{push.region}",
                 error_code="ForeignCluster",
                 **base,
             )
-        if not any(fnmatch.fnmatchcase(target.cluster_name, pattern) for pattern in self._allowed):
+        if not target.allowed_by(self._allowed):
             return Outcome(
                 Status.ERROR,
                 f'cluster "{target.cluster_name}" is not in AllowedClusters ({", ".join(self._allowed)})',

@@ -4,7 +4,6 @@ plus what only the live account can tell (clusters, services, containers, siblin
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,14 +56,12 @@ def live_problems(
     problems: list[str] = []
     for index, target in enumerate(rule.spec.targets):
         path = f"targets[{index}]"
-        if (target.cluster_account and target.cluster_account != account) or (
-            target.cluster_region and target.cluster_region != region
-        ):
+        if target.elsewhere(account, region):
             problems.append(
                 f"{path}.cluster: {target.cluster} is not in this stack's account {account} and region {region}"
             )
             continue
-        if not any(fnmatch.fnmatchcase(target.cluster_name, p) for p in allowed_clusters):
+        if not target.allowed_by(allowed_clusters):
             problems.append(
                 f'{path}.cluster: "{target.cluster_name}" is not in AllowedClusters ({", ".join(allowed_clusters)})'
             )

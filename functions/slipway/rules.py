@@ -82,6 +82,17 @@ class Target(_Strict):
         match = _CLUSTER_ARN.match(self.cluster)
         return match.group("region") if match else None
 
+    def elsewhere(self, account: str, region: str) -> bool:
+        """True when the target names a cluster ARN of another account or region."""
+        return bool(
+            (self.cluster_account and self.cluster_account != account)
+            or (self.cluster_region and self.cluster_region != region)
+        )
+
+    def allowed_by(self, patterns: tuple[str, ...]) -> bool:
+        """True when the cluster's name matches one of the AllowedClusters globs."""
+        return any(fnmatch.fnmatchcase(self.cluster_name, pattern) for pattern in patterns)
+
     @property
     def key(self) -> str:
         """``cluster/service`` with the cluster's name: how people and history refer to it."""
