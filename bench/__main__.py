@@ -102,14 +102,15 @@ def run(plan: Plan, sections: tuple[str, ...]) -> dict[str, Any]:
     from sandbox.stack import World
 
     server = MotoServer()
-    say(f"moto server on {server.start()} (in this process)")
-    world = World()
-    results: dict[str, Any] = {"endpoint": server.endpoint}
+    say(f"moto server on {server.start()} (its own process, pid {server.pid})")
+    # "own process": the runs before the server left the benchmark's process have no such key.
+    results: dict[str, Any] = {"endpoint": server.endpoint, "server": "own process"}
     try:
+        world = World()
         if "fanout" in sections:
             results["fanout"] = fanout(server, world, plan.sizes, plan.ecs_deploy_sample)
         if "whatif" in sections and plan.whatif_size:
-            server.meter.latency = dict(AWS_LIKE_LATENCY)  # type: ignore[union-attr]
+            server.set_latency(AWS_LIKE_LATENCY)
             try:
                 sample = {plan.whatif_size: plan.whatif_ecs_deploy_sample}
                 results["whatif"] = {
@@ -117,7 +118,7 @@ def run(plan: Plan, sections: tuple[str, ...]) -> dict[str, Any]:
                     "runs": fanout(server, world, (plan.whatif_size,), sample),
                 }
             finally:
-                server.meter.latency = {}  # type: ignore[union-attr]
+                server.set_latency({})
         if "parameters" in sections:
             from bench import parameters
 
@@ -156,7 +157,7 @@ def fanout(server: Any, world: Any, sizes: tuple[int, ...], samples: dict[int, i
             if variant == "ecs-deploy" and runner.ecs is None:
                 say("ecs-deploy is not installed (pip install ecs-deploy): its runs are left out")
                 continue
-            latency = " (AWS-like latency)" if server.meter.latency else ""
+            latency = " (AWS-like latency)" if server.latency else ""
             repeats = REPEATS if size <= REPEAT_UP_TO else 1
             say(f"fan-out{latency}: N={size} {variant}" + (f", {repeats} times" if repeats > 1 else ""))
             tries = [runner.run(variant, size, samples.get(size)) for _ in range(repeats)]
@@ -173,7 +174,7 @@ def print_results(results: dict[str, Any]) -> None:
     meta = results["machine"]
     print(
         f"\nSlipway benchmarks ({'quick' if results['quick'] else 'full'}): moto {meta['versions']['moto']} "
-        f"server on 127.0.0.1 in-process; {meta['nproc']} x {meta['cpu_model']}; Python {meta['python']}; "
+        f"server on 127.0.0.1 in its own process; {meta['nproc']} x {meta['cpu_model']}; Python {meta['python']}; "
         f"commit {meta['git']['commit']}{' + uncommitted changes' if meta['git']['uncommitted_files'] else ''}"
     )
     for note in results["plan"]["notes"]:

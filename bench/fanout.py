@@ -15,7 +15,6 @@ from typing import Any
 from bench import fleet as fleets
 from bench.server import MotoServer
 from bench.variants import RawLoop, SlipwayDeploy, ecs_command, ecs_deploy
-from sandbox import bridge as sandbox_bridge
 from sandbox.stack import World, apply_environment
 
 SLIPWAY = "slipway"
@@ -171,13 +170,28 @@ class Fanout:
 
 
 def moved(world: World, services: list[fleets.FleetService], digest: str) -> int:
-    """How many services run a revision whose app container has the pushed image (read from moto)."""
-    backend = sandbox_bridge.ecs_backend(world.account, world.region)
-    count = 0
+    """How many services run a revision whose app container has the pushed image.
+
+    Read with ECS calls like any client's (the server is another process), after the
+    timed window, so they count toward no measurement.
+    """
+    by_cluster: dict[str, list[str]] = {}
     for service in services:
-        current = backend._get_service(service.cluster, service.name)
-        definition = backend.describe_task_definition(current.task_definition)
-        images = {c["name"]: c["image"] for c in definition.container_definitions}
-        if definition.revision > 1 and images.get(fleets.CONTAINER, "").endswith("@" + digest):
+        by_cluster.setdefault(service.cluster, []).append(service.name)
+    current: list[str] = []
+    for cluster, names in by_cluster.items():
+        for i in range(0, len(names), 10):  # DescribeServices takes 10 at a time
+            described = world.ecs.describe_services(cluster=cluster, services=names[i : i + 10])
+            if described.get("failures"):
+                raise RuntimeError(f"DescribeServices in {cluster} failed: {described['failures'][:3]}")
+            current.extend(s["taskDefinition"] for s in described["services"])
+    count = 0
+    definitions: dict[str, dict[str, Any]] = {}
+    for arn in current:
+        if arn not in definitions:
+            definitions[arn] = dict(world.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"])
+        definition = definitions[arn]
+        images = {c["name"]: c["image"] for c in definition["containerDefinitions"]}
+        if definition["revision"] > 1 and images.get(fleets.CONTAINER, "").endswith("@" + digest):
             count += 1
     return count

@@ -1,27 +1,37 @@
-"""The moto server the benchmarks run against, counting every AWS call it answers.
+"""The moto server the benchmarks run against, in its own process, counting every AWS call it answers.
 
-The server runs in this process (``ThreadedMotoServer``) so that the sandbox's patches
-over moto's gaps apply to it. Counting happens at the server, so calls made by other
+``python -m bench.server`` is that process: it installs the bridges over moto's gaps
+(``bench.bridge.install``, which patches moto, so it must run where moto serves),
+starts a ``ThreadedMotoServer`` on a free port of 127.0.0.1 behind ``CallMeter``,
+prints its endpoint on one line and serves until its stdin closes (the benchmark
+exited or died) or it gets SIGTERM. ``MotoServer`` starts and drives it from the
+benchmark.
+
+The server has an interpreter of its own, as AWS is a different machine: its work and
+the clients' (Slipway's deploy handler and its 16 threads, in the benchmark process)
+do not take turns on one GIL. Counting happens at the server, so calls made by other
 processes (one ``ecs deploy`` per service) are counted with the same meter as
 Slipway's and the raw loop's.
 """
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import logging
 import os
+import select
+import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs
-
-from moto.server import ThreadedMotoServer
-
-from bench import bridge
 
 HOST = "127.0.0.1"
 REGION = "eu-west-1"
@@ -35,6 +45,9 @@ _TARGET_SERVICES = {
     "AWSEvents": "events",
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
 }
+
+CONTROL = "/bench-api/"  # the benchmark's own requests to the server, never counted
+STARTUP_SECONDS = 120  # importing moto on a busy 2-core machine can take a while
 
 # What every process that talks to the server needs: fake credentials, its endpoint,
 # a region, and no profile that could point elsewhere.
@@ -52,6 +65,10 @@ class CallMeter:
     ``latency`` (seconds by service, ``*`` for the rest) delays each answer, for the
     what-if runs that model AWS round trips; it is empty for every measurement that
     counts toward a target.
+
+    Requests under ``/bench-api/`` are the benchmark's, not counted: GET
+    ``/bench-api/calls`` answers the counts as JSON, PUT or POST ``/bench-api/latency``
+    with a JSON object sets ``latency``.
     """
 
     def __init__(self, app: Any) -> None:
@@ -61,11 +78,14 @@ class CallMeter:
         self.latency: dict[str, float] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if str(environ.get("PATH_INFO", "")).startswith(CONTROL):
+            return self._control(environ, start_response)
         operation = self._operation(environ)
         if operation:
             with self._lock:
                 self.calls[operation] += 1
-            delay = self.latency.get(operation.split(".", 1)[0], self.latency.get("*", 0.0))
+            latency = self.latency
+            delay = latency.get(operation.split(".", 1)[0], latency.get("*", 0.0))
             if delay:
                 time.sleep(delay)  # releases the GIL, as waiting on the network does
         return self._app(environ, start_response)
@@ -73,6 +93,25 @@ class CallMeter:
     def snapshot(self) -> Counter[str]:
         with self._lock:
             return Counter(self.calls)
+
+    def _control(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path = str(environ.get("PATH_INFO", ""))[len(CONTROL) :].strip("/")
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        try:
+            if path == "calls" and method == "GET":
+                body: Any = dict(self.snapshot())
+            elif path == "latency" and method in ("PUT", "POST"):
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                latency = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                if not isinstance(latency, dict):
+                    raise ValueError("latency must be a JSON object of seconds by service")
+                self.latency = {str(k): float(v) for k, v in latency.items()}
+                body = self.latency
+            else:
+                return _answer(start_response, "404 Not Found", {"error": f"no {method} {CONTROL}{path}"})
+        except (ValueError, TypeError) as error:
+            return _answer(start_response, "400 Bad Request", {"error": str(error)})
+        return _answer(start_response, "200 OK", body)
 
     def _operation(self, environ: dict[str, Any]) -> str | None:
         if str(environ.get("PATH_INFO", "")).startswith("/moto-api"):
@@ -83,6 +122,12 @@ class CallMeter:
             return f"{_TARGET_SERVICES.get(prefix, prefix)}.{operation}"
         service = _signed_service(str(environ.get("HTTP_AUTHORIZATION", "")))
         return f"{service}.{_query_action(environ) or environ.get('REQUEST_METHOD', '?')}"
+
+
+def _answer(start_response: Any, status: str, body: Any) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
 
 
 def _signed_service(authorization: str) -> str:
@@ -106,25 +151,54 @@ def _query_action(environ: dict[str, Any]) -> str | None:
     return form["Action"][0] if "Action" in form else None
 
 
+# -- the benchmark's side ------------------------------------------------------------
+
+# Straight to 127.0.0.1, whatever HTTP(S)_PROXY says.
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class MotoServer:
-    """A moto server on 127.0.0.1 (a free port) in this process."""
+    """The moto server in a child process (``python -m bench.server``) on 127.0.0.1, a free port."""
 
     def __init__(self) -> None:
-        self._server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
-        self.meter: CallMeter | None = None
+        self._process: subprocess.Popen[str] | None = None
+        self._stderr: collections.deque[str] = collections.deque(maxlen=40)
         self.endpoint = ""
+        self.latency: dict[str, float] = {}
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
 
     def start(self) -> str:
-        """Start the server, bridge moto's ECS gaps, and point this process's AWS clients at it."""
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-        bridge.install()
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        wsgi = self._server._server  # the werkzeug server: its app is what every request reaches
-        assert wsgi is not None
-        self.meter = CallMeter(wsgi.app)
-        wsgi.app = self.meter
-        self.endpoint = f"http://{host}:{port}"
+        """Start the server process, and point this process's AWS clients at it."""
+        from bench import FUNCTIONS_PATH, ROOT
+
+        env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")}
+        env.update(FAKE_CREDENTIALS, PYTHONPATH=FUNCTIONS_PATH, PYTHONUNBUFFERED="1")
+        # stdin stays open as long as this process lives: the server stops when it closes.
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.server"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None and self._process.stderr is not None
+        threading.Thread(target=self._relay, args=(self._process.stderr,), daemon=True).start()
+        ready, _, _ = select.select([self._process.stdout], [], [], STARTUP_SECONDS)
+        line = self._process.stdout.readline().strip() if ready else ""
+        if not line.startswith("http://"):
+            try:
+                code: int | None = self._process.wait(timeout=5 if ready else 0.1)  # EOF: it is exiting
+            except subprocess.TimeoutExpired:
+                code = None
+            self.stop()
+            why = f"exited with {code}" if code is not None else f"no endpoint within {STARTUP_SECONDS} s"
+            raise RuntimeError(f"the moto server process did not start ({line or why}){self._last_words()}")
+        self.endpoint = line
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(name, None)
         os.environ.update({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint})
@@ -137,13 +211,101 @@ class MotoServer:
 
     def reset(self) -> None:
         """Forget every resource (moto's reset API): each run starts from an empty account."""
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=30) as response:  # our own server on 127.0.0.1
-            json.loads(response.read() or b"{}")
+        self._request("POST", "/moto-api/reset", b"")
 
     def calls(self) -> Counter[str]:
-        assert self.meter is not None
-        return self.meter.snapshot()
+        """The calls the server has answered so far, by ``service.Operation``."""
+        return Counter({str(k): int(v) for k, v in self._request("GET", CONTROL + "calls").items()})
+
+    def set_latency(self, latency: dict[str, float]) -> None:
+        """Hold each answer this long (seconds by service, ``*`` for the rest); ``{}`` for none."""
+        self._request("PUT", CONTROL + "latency", json.dumps(latency).encode())
+        self.latency = dict(latency)
 
     def stop(self) -> None:
-        self._server.stop()
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe:
+                pipe.close()
+
+    def _request(self, method: str, path: str, data: bytes | None = None) -> Any:
+        self._check()
+        request = urllib.request.Request(f"{self.endpoint}{path}", data=data, method=method)
+        try:
+            with _direct.open(request, timeout=60) as response:  # our own server on 127.0.0.1
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(
+                f"the moto server answered {method} {path} with {error.code}: {error.read()[:500]!r}"
+            ) from error
+        except (urllib.error.URLError, ConnectionError) as error:
+            self._check()  # a server that died in the meantime says so
+            raise RuntimeError(f"the moto server did not answer {method} {path}: {error}") from error
+
+    def _check(self) -> None:
+        if self._process is None:
+            raise RuntimeError("the moto server is not running (MotoServer.start() first)")
+        code = self._process.poll()
+        if code is not None:
+            raise RuntimeError(
+                f"the moto server process (pid {self._process.pid}) exited with {code}{self._last_words()}"
+            )
+
+    def _relay(self, stderr: IO[str]) -> None:
+        """The server's stderr goes on to ours; its last lines are kept for the error message."""
+        for line in stderr:
+            self._stderr.append(line.rstrip())
+            sys.stderr.write(line)
+
+    def _last_words(self) -> str:
+        time.sleep(0.2)  # let the relay catch the traceback's last lines
+        return (":\n" + "\n".join(self._stderr)) if self._stderr else ""
+
+
+# -- the server's side ---------------------------------------------------------------
+
+
+def main() -> None:
+    """Serve moto behind ``CallMeter`` until stdin closes or SIGTERM; the endpoint is the first line out."""
+    from moto.server import ThreadedMotoServer
+
+    from bench import bridge
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    # The sandbox's bridges (ECS deployments, capacity provider strategies, atomic DynamoDB
+    # item operations) and the bench's (TransactWriteItems, RegisterTaskDefinition).
+    bridge.install()
+    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    server.start()
+    wsgi = server._server  # the werkzeug server: its app is what every request reaches
+    assert wsgi is not None
+    wsgi.app = CallMeter(wsgi.app)
+    host, port = server.get_host_and_port()
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the benchmark too, which stops us
+
+    def until_stdin_closes() -> None:
+        sys.stdin.read()
+        stopping.set()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
+    print(f"http://{host}:{port}", flush=True)
+    sys.stdout = sys.stderr  # nothing else may fill a pipe the parent no longer reads
+    while not stopping.wait(0.5):
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
