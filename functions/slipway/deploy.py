@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 
 from slipway.errors import AwsError
 from slipway.gates import PASS, WAVE, Verdict
-from slipway.model import Hold, Push, Service, Status, TaskDefinition
+from slipway.model import Hold, Push, Service, ServiceState, Status, TaskDefinition
 from slipway.notifications import Notification
 from slipway.ports import Ecs, Notifier, RuleSource, ServiceLookup, Store
 from slipway.rollout import Outcome, TargetRollout, error_outcome, plan, rollout_id
@@ -295,6 +295,7 @@ class Deployer:
         taskdefs = self._describe_task_definitions(
             {s.task_definition for s in services.values() if isinstance(s, Service)}
         )
+        states = self._states(services)
         lines = []
         for rule, target in admitted:
             found = services[(target.cluster_name, target.service)]
@@ -306,7 +307,8 @@ class Deployer:
             if isinstance(taskdef, AwsError):
                 lines.append(PlanLine(rule.name, target.key, "error", f"{taskdef.code}: {taskdef.message}"))
                 continue
-            decision = plan(push, rule, target, found, taskdef, self._store.get_state(found.key))
+            state = self._store.get_state(found.key) if states is None else states.get(found.key)
+            decision = plan(push, rule, target, found, taskdef, state)
             if isinstance(decision, Outcome):
                 lines.append(PlanLine(rule.name, target.key, _action(decision), decision.reason))
                 continue
@@ -380,6 +382,7 @@ class Deployer:
         taskdefs = self._describe_task_definitions(
             {s.task_definition for s in services.values() if isinstance(s, Service)}
         )
+        states = self._states(services)
 
         def one(pair: tuple[Rule, Target]) -> Outcome:
             rule, target = pair
@@ -394,9 +397,20 @@ class Deployer:
             taskdef = taskdefs[found.task_definition]
             if isinstance(taskdef, AwsError):
                 return _error(rule, target, found, taskdef)
-            return self._rollout.run(push, rule, target, found, taskdef)
+            return self._rollout.run(push, rule, target, found, taskdef, states)
 
         return _parallel(one, selected, self._workers)
+
+    def _states(self, services: dict[tuple[str, str], Service | AwsError]) -> dict[str, ServiceState] | None:
+        """Slipway's state of every service found, in one read per 100; None lets each target read its own."""
+        keys = [s.key for s in services.values() if isinstance(s, Service)]
+        if len(keys) <= 1:
+            return None
+        try:
+            return self._store.get_states(keys)
+        except AwsError as error:
+            logger.warning("batch read of service states failed, reading per target", extra={"error": str(error)})
+            return None
 
     def _describe_services(self, targets: list[Target]) -> dict[tuple[str, str], Service | AwsError]:
         # One cluster may be named by name in one target and by ARN in another: group by name.

@@ -37,11 +37,14 @@ class SlipwayError(Exception):
 class AwsError(SlipwayError):
     """An AWS call that failed, with the AWS error code and message kept."""
 
-    def __init__(self, operation: str, code: str, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, operation: str, code: str, message: str, *, status: int | None = None, reasons: tuple[str, ...] = ()
+    ) -> None:
         self.operation = operation
         self.code = code
         self.message = message
         self.status = status
+        self.reasons = reasons  # a cancelled transaction's reason per item ("None" where the item was fine)
         super().__init__(f"{operation}: {code}: {message}")
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,6 +52,10 @@ class Notifier(Protocol):
 class Store(Protocol):
     def get_state(self, key: str) -> ServiceState | None: ...
 
+    def get_states(self, keys: Iterable[str]) -> dict[str, ServiceState]:
+        """The states of many services at once (services without one are left out)."""
+        ...
+
     def put_state(self, state: ServiceState, expected_generation: int | None) -> None:
         """Write the state if the stored generation is still ``expected_generation``.
 
@@ -61,7 +65,14 @@ class Store(Protocol):
 
     def delete_state(self, key: str, rollout_id: str) -> None: ...
 
-    def put_rollout(self, rollout: Any) -> None: ...
+    def put_rollout(
+        self, rollout: Any, state: ServiceState | None = None, expected_generation: int | None = None
+    ) -> None:
+        """Write a rollout's history, and with ``state`` the service's state in the same transaction.
+
+        Raises ConditionFailed (nothing written) when the state's generation moved on.
+        """
+        ...
 
     # gates and holds
     def digest_rollouts(self, repository: str, digest: str, rule: str) -> list[Any]: ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -262,17 +262,40 @@ class TargetRollout:
         self._sleep = sleep
         self._refresh = refresh
 
-    def run(self, push: Push, rule: Rule, target: Target, service: Service, taskdef: TaskDefinition) -> Outcome:
-        """Roll out, or explain why not; AWS errors become ERROR outcomes with their code."""
+    def run(
+        self,
+        push: Push,
+        rule: Rule,
+        target: Target,
+        service: Service,
+        taskdef: TaskDefinition,
+        states: Mapping[str, ServiceState] | None = None,
+    ) -> Outcome:
+        """Roll out, or explain why not; AWS errors become ERROR outcomes with their code.
+
+        ``states`` are service states read for the whole push (BatchGetItem); the first
+        attempt plans against them, every later one reads the service's state again.
+        """
         try:
-            return self._run(push, rule, target, service, taskdef)
+            return self._run(push, rule, target, service, taskdef, states)
         except AwsError as error:
             return error_outcome(rule, target, service, error, rollout_id(push.event_id, rule.name, service.key))
 
-    def _run(self, push: Push, rule: Rule, target: Target, service: Service, taskdef: TaskDefinition) -> Outcome:
+    def _run(
+        self,
+        push: Push,
+        rule: Rule,
+        target: Target,
+        service: Service,
+        taskdef: TaskDefinition,
+        states: Mapping[str, ServiceState] | None,
+    ) -> Outcome:
         rid = rollout_id(push.event_id, rule.name, service.key)
         for attempt in range(CLAIM_ATTEMPTS):
-            state = self._store.get_state(service.key)
+            if attempt == 0 and states is not None:
+                state = states.get(service.key)
+            else:
+                state = self._store.get_state(service.key)
             if state is not None and state.rollout_id == rid:
                 return self._resume(push, rule, target, service, taskdef, state)
             if state is not None and self._busy(state):
@@ -418,9 +441,17 @@ class TargetRollout:
             containers=containers,
             expects_rollback=expects_rollback(rule),
         )
-        # History first, stamped with the claim's time: a retry rewrites the same item.
-        self._store.put_rollout(to_rollout(push, outcome, state.claimed_at))
-        self._store.put_state(state.advance(status="DEPLOYING", deployment_id=deployment_id), state.generation)
+        # History and the DEPLOYING state in one transaction, stamped with the claim's time:
+        # a retry rewrites the same items.
+        history = to_rollout(push, outcome, state.claimed_at)
+        deploying = state.advance(status="DEPLOYING", deployment_id=deployment_id)
+        try:
+            self._store.put_rollout(history, deploying, state.generation)
+        except ConditionFailed:
+            # Only a takeover of a stale claim gets here; ECS has the new revision, so
+            # the history keeps the rollout (and the tracker follows it) all the same.
+            logger.warning("service state changed before the rollout was recorded", extra={"service": service.key})
+            self._store.put_rollout(history)
         return outcome
 
     def _resume(

@@ -15,7 +15,8 @@ from sandbox.faults import Fault, Faults
 from sandbox.stack import World
 from tests.integration.test_deploy import fargate_web, push, registered_revisions
 
-# Every AWS call the deploy handler makes on a first push of an image to a service.
+# Every AWS call the deploy handler makes on a first push of an image to a service (a push
+# to several services reads their claims with BatchGetItem instead: see the ``pair`` tests).
 DEPLOY_CALLS = [
     "ssm.GetParametersByPath",
     "ecs.DescribeServices",
@@ -129,6 +130,54 @@ def test_faults_deploy_access_denied_is_clear_error_not_retried(
     assert operation.split(".")[1] in note["message"]["reason"]
     assert result["outcomes"][0]["status"] == "ERROR"
     assert len(registered_revisions(web, "web")) == (2 if operation == "ecs.UpdateService" else 1)
+
+
+@pytest.fixture
+def pair(world: World) -> World:
+    """prod/web and prod/api, both running the web repository's image, under one rule."""
+    world.create_repository("web")
+    fargate_web(world)
+    fargate_web(world, name="api")
+    world.put_rule(
+        "web", "prod", {"targets": [{"cluster": "prod", "service": "web"}, {"cluster": "prod", "service": "api"}]}
+    )
+    return world
+
+
+@pytest.mark.parametrize("times", [2, BEYOND_BUDGET], ids=["within-budget", "beyond-budget"])
+def test_faults_state_batch_read_throttled_still_deploys_each_service_once(
+    pair: World, deploy, faults: Faults, no_backoff, times: int
+) -> None:
+    # GIVEN the batch read of the services' claims is throttled (past botocore's retries, or not)
+    faults.fail("dynamodb.BatchGetItem", throttle("dynamodb.BatchGetItem"), times=times)
+    event = push(pair, "web", "1.1.0")
+
+    # WHEN one invocation handles the push
+    deploy(event)
+
+    # THEN both services are on the digest, one new revision each, each reported once
+    assert faults.calls["dynamodb.BatchGetItem"] == min(times + 1, BEYOND_BUDGET)
+    assert faults.calls["dynamodb.GetItem"] == (2 if times >= BEYOND_BUDGET else 0)
+    digest = event["detail"]["image-digest"]
+    assert pair.images("prod", "web")["app"].endswith(digest)
+    assert pair.images("prod", "api")["app"].endswith(digest)
+    assert len(registered_revisions(pair, "web")) == 2
+    assert len(registered_revisions(pair, "api")) == 2
+    assert sorted(statuses(pair)) == ["DEPLOYING", "DEPLOYING"]
+
+
+def test_faults_state_batch_read_denied_falls_back_to_reading_each_claim(pair: World, deploy, faults: Faults) -> None:
+    faults.fail("dynamodb.BatchGetItem", Fault("AccessDeniedException", 400, "not authorized to BatchGetItem"))
+    event = push(pair, "web", "1.1.0")
+
+    deploy(event)
+
+    # THEN the denied batch read is not retried, each target reads its own claim, both deploy
+    assert faults.calls["dynamodb.BatchGetItem"] == 1
+    assert faults.calls["dynamodb.GetItem"] == 2
+    assert len(registered_revisions(pair, "web")) == 2
+    assert len(registered_revisions(pair, "api")) == 2
+    assert sorted(statuses(pair)) == ["DEPLOYING", "DEPLOYING"]
 
 
 def test_faults_timeout_after_update_service_succeeded_does_not_roll_again(

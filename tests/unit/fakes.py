@@ -12,8 +12,8 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -357,6 +357,7 @@ class FakeStore:
         self.pushes: list[tuple[str, dict[str, Any]]] = []
         self._competitors: list[ServiceState] = []
         self._faults: dict[str, list[AwsError]] = defaultdict(list)
+        self.calls: Counter[str] = Counter()  # DynamoDB operations, as DynamoStore would make them
         self._lock = threading.RLock()
 
     def lose_next_claim_to(self, competitor: ServiceState) -> None:
@@ -368,20 +369,29 @@ class FakeStore:
 
     def get_state(self, key: str) -> ServiceState | None:
         with self._lock:
+            self._raise_fault("GetItem")
             return self.states.get(key)
+
+    def get_states(self, keys: Iterable[str]) -> dict[str, ServiceState]:
+        with self._lock:
+            self._raise_fault("BatchGetItem")
+            return {k: self.states[k] for k in keys if k in self.states}
 
     def put_state(self, state: ServiceState, expected_generation: int | None) -> None:
         with self._lock:
             self._raise_fault("PutItem")
-            if self._competitors:
-                competitor = self._competitors.pop(0)
-                self.states[competitor.key] = competitor
-            current = self.states.get(state.key)
-            stored = current.generation if current else None
-            if stored != expected_generation:
-                raise ConditionFailed(f"{state.key}: generation is {stored}, not {expected_generation}")
+            self._check_generation(state, expected_generation)
             self.states[state.key] = state
             self.puts.append(state)
+
+    def _check_generation(self, state: ServiceState, expected_generation: int | None) -> None:
+        if self._competitors:
+            competitor = self._competitors.pop(0)
+            self.states[competitor.key] = competitor
+        current = self.states.get(state.key)
+        stored = current.generation if current else None
+        if stored != expected_generation:
+            raise ConditionFailed(f"{state.key}: generation is {stored}, not {expected_generation}")
 
     def delete_state(self, key: str, rollout_id: str) -> None:
         with self._lock:
@@ -391,9 +401,15 @@ class FakeStore:
                 raise ConditionFailed(f"{key} is not claimed by {rollout_id}")
             del self.states[key]
 
-    def put_rollout(self, rollout: Rollout) -> None:
+    def put_rollout(
+        self, rollout: Rollout, state: ServiceState | None = None, expected_generation: int | None = None
+    ) -> None:
         with self._lock:
             self._raise_fault("TransactWriteItems")
+            if state is not None:
+                self._check_generation(state, expected_generation)
+                self.states[state.key] = state
+                self.puts.append(state)
             self.rollouts = [r for r in self.rollouts if r.rollout_id != rollout.rollout_id] + [rollout]
 
     # -- gates and holds (same contract as DynamoStore) ---------------------------
@@ -437,6 +453,7 @@ class FakeStore:
             return next((r for repo, r in reversed(self.pushes) if repo == repository), None)
 
     def _raise_fault(self, operation: str) -> None:
+        self.calls[operation] += 1
         if self._faults[operation]:
             raise self._faults[operation].pop(0)
 

@@ -23,6 +23,7 @@ from tests.unit.fakes import (
     digest,
     fargate_body,
     make_push,
+    make_state,
     sidecar,
 )
 
@@ -347,6 +348,33 @@ def test_deployer_describes_each_distinct_task_definition_once(world: World) -> 
     assert statuses(report) == Counter({Status.DEPLOYING: 5})
     described = Counter(call["arn"] for call in world.ecs.calls_of("DescribeTaskDefinition"))
     assert described == Counter({world.web: 1, other: 1})
+
+
+def test_deployer_reads_every_service_state_in_one_batch(world: World) -> None:
+    world.rules.put("main", {"targets": [WEB, API, STAGING]})
+
+    report = world.deploy()
+
+    assert statuses(report) == Counter({Status.DEPLOYING: 3})
+    assert world.store.calls["BatchGetItem"] == 1
+    assert world.store.calls["GetItem"] == 0
+
+
+def test_deployer_failed_batch_read_falls_back_to_each_target_reading_its_state(world: World) -> None:
+    # GIVEN a service Slipway is already deploying the pushed digest to, and a batch read that fails
+    world.store.states["prod/api"] = make_state(key="prod/api", image_digest=digest("b"), status="DEPLOYING")
+    world.store.fail("BatchGetItem", "AccessDeniedException")
+    world.rules.put("main", {"targets": [WEB, API, STAGING]})
+
+    report = world.deploy()
+
+    # THEN every target read its own state, so the in-flight one is still seen
+    assert world.store.calls["GetItem"] == 3
+    outcomes = by_target(report)
+    assert outcomes["prod/web"].status is Status.DEPLOYING
+    assert outcomes["staging/web"].status is Status.DEPLOYING
+    assert outcomes["prod/api"].status is Status.SKIPPED
+    assert "was rolled out (DEPLOYING)" in outcomes["prod/api"].reason
 
 
 def test_deployer_cluster_named_by_name_and_by_arn_is_described_once(world: World) -> None:

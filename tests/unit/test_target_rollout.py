@@ -120,6 +120,50 @@ def test_target_rollout_deploying_writes_one_history_record(harness: Harness) ->
     assert record.expects_rollback is True
 
 
+def test_target_rollout_history_and_deploying_state_are_written_together(harness: Harness) -> None:
+    # GIVEN the write of the history fails after UpdateService took effect
+    harness.store.fail("TransactWriteItems", "ThrottlingException", status=400)
+
+    first = harness.run(PUSH)
+
+    # THEN neither the history nor the DEPLOYING state was written, and the claim says REGISTERED
+    assert (first.status, first.retryable) == (Status.ERROR, True)
+    assert harness.store.rollouts == []
+    state = harness.store.get_state(KEY)
+    assert state is not None and state.status == "REGISTERED"
+
+    # WHEN the event is delivered again, the retry records the rollout once without rolling again
+    retry = harness.run(PUSH)
+
+    assert retry.status is Status.DEPLOYING
+    assert [r.status for r in harness.store.rollouts] == ["DEPLOYING"]
+    assert harness.store.get_state(KEY).status == "DEPLOYING"  # type: ignore[union-attr]
+    assert harness.ecs.count("RegisterTaskDefinition") == 1
+    assert harness.ecs.count("UpdateService") == 1
+
+
+def test_target_rollout_state_taken_over_before_record_still_keeps_history(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN another writer takes the service's state between UpdateService and the record
+    newer = make_state(KEY, generation=9, rollout_id="a-newer-rollout", status="PENDING")
+    record = harness.store.put_rollout
+
+    def racing(rollout, state=None, expected_generation=None):  # type: ignore[no-untyped-def]
+        if state is not None:
+            harness.store.states[KEY] = newer
+        record(rollout, state, expected_generation)
+
+    monkeypatch.setattr(harness.store, "put_rollout", racing)
+
+    outcome = harness.run(PUSH)
+
+    # THEN the rollout ECS accepted is in the history, and the newer writer's state stands
+    assert outcome.status is Status.DEPLOYING
+    assert [(r.rollout_id, r.status) for r in harness.store.rollouts] == [(RID, "DEPLOYING")]
+    assert harness.store.get_state(KEY) == newer
+
+
 def test_target_rollout_skip_writes_no_claim(harness: Harness) -> None:
     # GIVEN the rule forbids the downgrade to 1.3.0
     outcome = harness.run(make_push("1.3.0", digest("b")))

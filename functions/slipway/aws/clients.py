@@ -39,8 +39,9 @@ def aws_call(operation: str) -> Iterator[None]:
     except ClientError as error:
         info = error.response.get("Error", {})
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        reasons = tuple(str(r.get("Code")) for r in error.response.get("CancellationReasons", []) or [])  # type: ignore[attr-defined]
         raise AwsError(
-            operation, str(info.get("Code", "Unknown")), str(info.get("Message", "")), status=status
+            operation, str(info.get("Code", "Unknown")), str(info.get("Message", "")), status=status, reasons=reasons
         ) from error
     except BotoCoreError as error:
         raise AwsError(operation, _botocore_code(error), str(error), status=None) from error

@@ -11,7 +11,7 @@ One table (``pk``/``sk``, TTL on ``expiration``) holds:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +27,8 @@ _deserializer = TypeDeserializer()
 _STATE_FIELDS = {f.name for f in fields(ServiceState)}
 _HOLD_FIELDS = {f.name for f in fields(Hold)}
 _ROLLOUT_FIELDS = {f.name for f in fields(Rollout)}
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem
+BATCH_GET_ATTEMPTS = 4
 _DATES = {"claimed_at", "started_at", "finished_at", "pushed_at", "created_at", "not_before", "approved_at", "time"}
 
 
@@ -102,16 +104,50 @@ class DynamoStore:
         item = response.get("Item")
         return ServiceState(**_from_item(item, _STATE_FIELDS)) if item else None
 
+    def get_states(self, keys: Iterable[str]) -> dict[str, ServiceState]:
+        """The states of many services in BatchGetItem calls of 100 (strongly consistent).
+
+        Keys DynamoDB leaves unprocessed are asked for again with backoff, then one by one.
+        """
+        wanted = sorted(set(keys))
+        states: dict[str, ServiceState] = {}
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            request = [_to_item({"pk": service_pk(k), "sk": "state"}) for k in wanted[start : start + BATCH_GET_LIMIT]]
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                if not request:
+                    break
+                if attempt:
+                    time.sleep(0.05 * 2**attempt)
+                response = call(
+                    "BatchGetItem",
+                    self._client.batch_get_item,
+                    RequestItems={self._table: {"Keys": request, "ConsistentRead": True}},
+                )
+                for item in response.get("Responses", {}).get(self._table, []):
+                    state = ServiceState(**_from_item(item, _STATE_FIELDS))
+                    states[state.key] = state
+                request = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+            for key in request:
+                found = self.get_state(_deserializer.deserialize(key["pk"]).removeprefix("service#"))
+                if found is not None:
+                    states[found.key] = found
+        return states
+
     def put_state(self, state: ServiceState, expected_generation: int | None) -> None:
+        put = self._state_put(state, expected_generation)
+        self._conditional("PutItem", self._client.put_item, **put)
+
+    def _state_put(self, state: ServiceState, expected_generation: int | None) -> dict[str, Any]:
+        """A conditional Put of a service's state: the generation read must still be stored."""
         item = _to_item({"pk": service_pk(state.key), "sk": "state", **asdict(state)})
         if expected_generation is None:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            condition = {
-                "ConditionExpression": "generation = :g",
-                "ExpressionAttributeValues": {":g": {"N": str(expected_generation)}},
-            }
-        self._conditional("PutItem", self._client.put_item, TableName=self._table, Item=item, **condition)
+            return {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+        return {
+            "TableName": self._table,
+            "Item": item,
+            "ConditionExpression": "generation = :g",
+            "ExpressionAttributeValues": {":g": {"N": str(expected_generation)}},
+        }
 
     def delete_state(self, key: str, rollout_id: str) -> None:
         self._conditional(
@@ -124,8 +160,15 @@ class DynamoStore:
         )
 
     # -- history -----------------------------------------------------------
-    def put_rollout(self, rollout: Rollout) -> None:
-        """Write a rollout's history item with its lookups (deployment id, rollout id)."""
+    def put_rollout(
+        self, rollout: Rollout, state: ServiceState | None = None, expected_generation: int | None = None
+    ) -> None:
+        """Write a rollout's history item with its lookups (deployment id, rollout id).
+
+        With ``state``, the service's state is written in the same transaction, on the
+        condition ``put_state`` sets: ConditionFailed (and nothing written) when another
+        writer changed it.
+        """
         history_key = {"pk": service_pk(rollout.key), "sk": history_sk(rollout)}
         expiration = int(time.time() + self._retention.total_seconds())
         writes = [
@@ -167,7 +210,14 @@ class DynamoStore:
             }
             writes.append({"Put": {"TableName": self._table, "Item": _to_item(wave)}})
         writes.append({"Put": {"TableName": self._table, "Item": _to_item(self._digest_record(rollout, expiration))}})
-        call("TransactWriteItems", self._client.transact_write_items, TransactItems=writes)
+        if state is not None:
+            writes.append({"Put": self._state_put(state, expected_generation)})
+        try:
+            call("TransactWriteItems", self._client.transact_write_items, TransactItems=writes)
+        except AwsError as error:
+            if error.code == "TransactionCanceledException" and "ConditionalCheckFailed" in error.reasons:
+                raise ConditionFailed(str(error)) from error
+            raise
 
     def _pointer(self, deployment_id: str, history_key: dict[str, str], expiration: int) -> dict[str, Any]:
         item = {
