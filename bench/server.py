@@ -75,6 +75,7 @@ class CallMeter:
         self._app = app
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
+        self.cpu: dict[str, float] = {}  # the server thread's CPU seconds by operation
         self.latency: dict[str, float] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -88,7 +89,14 @@ class CallMeter:
             delay = latency.get(operation.split(".", 1)[0], latency.get("*", 0.0))
             if delay:
                 time.sleep(delay)  # releases the GIL, as waiting on the network does
-        return self._app(environ, start_response)
+        started = time.thread_time()
+        try:
+            return self._app(environ, start_response)
+        finally:
+            if operation:
+                spent = time.thread_time() - started
+                with self._lock:
+                    self.cpu[operation] = self.cpu.get(operation, 0.0) + spent
 
     def snapshot(self) -> Counter[str]:
         with self._lock:
@@ -100,6 +108,9 @@ class CallMeter:
         try:
             if path == "calls" and method == "GET":
                 body: Any = dict(self.snapshot())
+            elif path == "cpu" and method == "GET":
+                with self._lock:
+                    body = dict(self.cpu)
             elif path == "latency" and method in ("PUT", "POST"):
                 length = int(environ.get("CONTENT_LENGTH") or 0)
                 latency = json.loads(environ["wsgi.input"].read(length) or b"{}")
@@ -216,6 +227,10 @@ class MotoServer:
     def calls(self) -> Counter[str]:
         """The calls the server has answered so far, by ``service.Operation``."""
         return Counter({str(k): int(v) for k, v in self._request("GET", CONTROL + "calls").items()})
+
+    def cpu(self) -> dict[str, float]:
+        """The server's CPU seconds so far, by ``service.Operation`` (thread time of each request)."""
+        return {str(k): float(v) for k, v in self._request("GET", CONTROL + "cpu").items()}
 
     def set_latency(self, latency: dict[str, float]) -> None:
         """Hold each answer this long (seconds by service, ``*`` for the rest); ``{}`` for none."""

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger
 
 from slipway.errors import AwsError
+from slipway.fanout import PushRollout, Ready
 from slipway.gates import PASS, WAVE, Verdict
 from slipway.model import Hold, Push, Service, ServiceState, Status, TaskDefinition
 from slipway.notifications import Notification
@@ -133,6 +134,7 @@ class Deployer:
         self._gates = gates
         extra = {"sleep": sleep} if sleep else {}
         self._rollout = TargetRollout(ecs, store, clock=clock, refresh=self._refresh, **extra)
+        self._push_rollout = PushRollout(self._rollout, store, lambda fn, items: _parallel(fn, items, self._workers))
 
     def deploy(self, push: Push) -> PushReport:
         """Roll a push out to every target of every rule it matches, and report each outcome."""
@@ -384,22 +386,24 @@ class Deployer:
         )
         states = self._states(services)
 
-        def one(pair: tuple[Rule, Target]) -> Outcome:
-            rule, target = pair
+        outcomes: dict[int, Outcome] = {}
+        ready: list[tuple[int, Ready]] = []
+        for index, (rule, target) in enumerate(selected):
             found = services[(target.cluster_name, target.service)]
             if isinstance(found, AwsError):
-                return _error(rule, target, None, found)
-            if found.status != "ACTIVE":
+                outcomes[index] = _error(rule, target, None, found)
+            elif found.status != "ACTIVE":
                 error = AwsError(
                     "DescribeServices", "ServiceNotActiveException", f"service {found.key} is {found.status}"
                 )
-                return _error(rule, target, found, error)
-            taskdef = taskdefs[found.task_definition]
-            if isinstance(taskdef, AwsError):
-                return _error(rule, target, found, taskdef)
-            return self._rollout.run(push, rule, target, found, taskdef, states)
-
-        return _parallel(one, selected, self._workers)
+                outcomes[index] = _error(rule, target, found, error)
+            elif isinstance(taskdef := taskdefs[found.task_definition], AwsError):
+                outcomes[index] = _error(rule, target, found, taskdef)
+            else:
+                ready.append((index, Ready(rule, target, found, taskdef)))
+        rolled = self._push_rollout.run(push, [item for _, item in ready], states)
+        outcomes.update(zip((index for index, _ in ready), rolled, strict=True))
+        return [outcomes[index] for index in range(len(selected))]
 
     def _states(self, services: dict[tuple[str, str], Service | AwsError]) -> dict[str, ServiceState] | None:
         """Slipway's state of every service found, in one read per 100; None lets each target read its own."""

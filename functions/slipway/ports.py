@@ -63,6 +63,10 @@ class Store(Protocol):
         """
         ...
 
+    def put_states(self, writes: Sequence[tuple[ServiceState, int | None]]) -> list[tuple[ServiceState, int | None]]:
+        """``put_state`` for many services, several to a transaction; returns the writes not made."""
+        ...
+
     def delete_state(self, key: str, rollout_id: str) -> None: ...
 
     def put_rollout(
@@ -72,6 +76,10 @@ class Store(Protocol):
 
         Raises ConditionFailed (nothing written) when the state's generation moved on.
         """
+        ...
+
+    def put_rollouts(self, records: Sequence[tuple[Any, ServiceState, int]]) -> list[tuple[Any, ServiceState, int]]:
+        """``put_rollout`` with a state for many rollouts, several to a transaction; returns those not written."""
         ...
 
     # gates and holds

@@ -298,24 +298,14 @@ class TargetRollout:
                 state = self._store.get_state(service.key)
             if state is not None and state.rollout_id == rid:
                 return self._resume(push, rule, target, service, taskdef, state)
-            if state is not None and self._busy(state):
+            if state is not None and self.busy(state):
                 self._sleep(0.2 * 2**attempt)
                 service, taskdef = self._reread(target, service, taskdef)
                 continue
             decision = plan(push, rule, target, service, taskdef, state)
             if isinstance(decision, Outcome):
                 return decision
-            claim = ServiceState(
-                key=service.key,
-                generation=(state.generation if state else 0) + 1,
-                rollout_id=rid,
-                event_id=push.event_id,
-                digest=push.digest,
-                tag=push.tag,
-                status="PENDING",
-                claimed_at=self._clock(),
-                previous_task_definition=service.task_definition,
-            )
+            claim = self.claim(push, rule, service, state)
             try:
                 self._store.put_state(claim, state.generation if state else None)
             except ConditionFailed:
@@ -339,7 +329,7 @@ class TargetRollout:
         """Point a service at an existing revision (a rollback) through the same claim and record path."""
         try:
             state = self._store.get_state(service.key)
-            if state is not None and self._busy(state):
+            if state is not None and self.busy(state):
                 raise AwsError(
                     "Claim", "ServiceBusy", f"service {service.key} is in the middle of rollout {state.rollout_id}"
                 )
@@ -364,7 +354,32 @@ class TargetRollout:
         except AwsError as error:
             return error_outcome(rule, target, service, error)
 
-    def _busy(self, state: ServiceState) -> bool:
+    def claim(self, push: Push, rule: Rule, service: Service, state: ServiceState | None) -> ServiceState:
+        """The PENDING state that claims a service for this push's rollout, one generation on."""
+        return ServiceState(
+            key=service.key,
+            generation=(state.generation if state else 0) + 1,
+            rollout_id=rollout_id(push.event_id, rule.name, service.key),
+            event_id=push.event_id,
+            digest=push.digest,
+            tag=push.tag,
+            status="PENDING",
+            claimed_at=self._clock(),
+            previous_task_definition=service.task_definition,
+        )
+
+    def register(self, decision: Plan, claim: ServiceState, previous: ServiceState | None) -> ServiceState:
+        """Register the planned revision; the REGISTERED state to write (a failure gives the claim back)."""
+        try:
+            new_arn = self._ecs.register_task_definition(decision.body, decision.tags)
+        except AwsError as error:
+            if not error.retryable:
+                self.release(claim, previous)
+            raise
+        return claim.advance(status="REGISTERED", task_definition=new_arn)
+
+    def busy(self, state: ServiceState) -> bool:
+        """Whether another rollout holds the service (a claim in flight and not yet stale)."""
         return state.status in IN_FLIGHT and self._clock() - state.claimed_at < STALE_CLAIM
 
     def _reread(self, target: Target, service: Service, taskdef: TaskDefinition) -> tuple[Service, TaskDefinition]:
@@ -380,13 +395,7 @@ class TargetRollout:
         claim: ServiceState,
         previous: ServiceState | None,
     ) -> Outcome:
-        try:
-            new_arn = self._ecs.register_task_definition(decision.body, decision.tags)
-        except AwsError as error:
-            if not error.retryable:
-                self._release(claim, previous)
-            raise
-        registered = claim.advance(status="REGISTERED", task_definition=new_arn)
+        registered = self.register(decision, claim, previous)
         self._store.put_state(registered, claim.generation)
         return self._update(
             push, rule, target, service, registered, decision.deployment_configuration, previous, decision.containers
@@ -403,56 +412,44 @@ class TargetRollout:
         previous: ServiceState | None,
         containers: tuple[str, ...],
     ) -> Outcome:
-        assert state.task_definition is not None
-        try:
-            updated = self._ecs.update_service(service.cluster_arn, service.name, state.task_definition, config)
-        except AwsError as error:
-            if not error.retryable:
-                self._release(state, previous)
-            raise
-        deployment = next((d for d in updated.deployments if d.task_definition == state.task_definition), None)
-        outcome = self._record(push, rule, target, updated, state, deployment.id if deployment else None, containers)
-        if previous is not None and previous.status == "DEPLOYING" and previous.rollout_id != state.rollout_id:
-            outcome = replace(outcome, supersedes=previous.rollout_id)
-        return outcome
+        record = self.update(push, rule, target, service, state, config, previous, containers)
+        return self.write(record)
 
-    def _record(
+    def update(
         self,
         push: Push,
         rule: Rule,
         target: Target,
         service: Service,
         state: ServiceState,
-        deployment_id: str | None,
+        config: dict[str, Any],
+        previous: ServiceState | None,
         containers: tuple[str, ...],
-    ) -> Outcome:
+    ) -> Record:
+        """UpdateService to the claimed revision; the Record to write (a failure gives the claim back)."""
         assert state.task_definition is not None
-        outcome = Outcome(
-            Status.DEPLOYING,
-            "UpdateService accepted the new revision",
-            rule=rule.name,
-            parameter=rule.parameter,
-            target=target,
-            service=service,
-            task_definition=state.task_definition,
-            previous_task_definition=state.previous_task_definition,
-            deployment_id=deployment_id,
-            rollout_id=state.rollout_id,
-            containers=containers,
-            expects_rollback=expects_rollback(rule),
-        )
-        # History and the DEPLOYING state in one transaction, stamped with the claim's time:
-        # a retry rewrites the same items.
-        history = to_rollout(push, outcome, state.claimed_at)
-        deploying = state.advance(status="DEPLOYING", deployment_id=deployment_id)
         try:
-            self._store.put_rollout(history, deploying, state.generation)
+            updated = self._ecs.update_service(service.cluster_arn, service.name, state.task_definition, config)
+        except AwsError as error:
+            if not error.retryable:
+                self.release(state, previous)
+            raise
+        deployment = next((d for d in updated.deployments if d.task_definition == state.task_definition), None)
+        record = deploying(push, rule, target, updated, state, deployment.id if deployment else None, containers)
+        if previous is not None and previous.status == "DEPLOYING" and previous.rollout_id != state.rollout_id:
+            record = replace(record, outcome=replace(record.outcome, supersedes=previous.rollout_id))
+        return record
+
+    def write(self, record: Record) -> Outcome:
+        """Write a rollout's history and DEPLOYING state together (a retry rewrites the same items)."""
+        try:
+            self._store.put_rollout(record.history, record.state, record.expected_generation)
         except ConditionFailed:
             # Only a takeover of a stale claim gets here; ECS has the new revision, so
             # the history keeps the rollout (and the tracker follows it) all the same.
-            logger.warning("service state changed before the rollout was recorded", extra={"service": service.key})
-            self._store.put_rollout(history)
-        return outcome
+            logger.warning("service state changed before the rollout was recorded", extra={"service": record.state.key})
+            self._store.put_rollout(record.history)
+        return record.outcome
 
     def _resume(
         self, push: Push, rule: Rule, target: Target, service: Service, taskdef: TaskDefinition, state: ServiceState
@@ -462,7 +459,7 @@ class TargetRollout:
         if state.status == "PENDING":
             decision = plan(push, rule, target, service, taskdef, None)
             if isinstance(decision, Outcome):
-                self._release(state, None)
+                self.release(state, None)
                 return decision
             return self._apply(push, rule, target, service, decision, state, None)
         if state.status == "REGISTERED":
@@ -473,7 +470,7 @@ class TargetRollout:
             if service.task_definition == state.task_definition:
                 primary = service.primary()
                 deployment_id = primary.id if primary else None
-                return self._record(push, rule, target, service, state, deployment_id, containers)
+                return self.write(deploying(push, rule, target, service, state, deployment_id, containers))
             config = deployment_configuration(service, rule)
             return self._update(push, rule, target, service, state, config, None, containers)
         # DEPLOYING: the earlier attempt may not have published; say it (again). A later
@@ -492,7 +489,7 @@ class TargetRollout:
             rollout_id=state.rollout_id,
         )
 
-    def _release(self, claim: ServiceState, previous: ServiceState | None) -> None:
+    def release(self, claim: ServiceState, previous: ServiceState | None) -> None:
         """Give the service back after a rollout that cannot go on."""
         try:
             if previous is None:
@@ -502,6 +499,45 @@ class TargetRollout:
                 self._store.put_state(restored, claim.generation)
         except ConditionFailed:
             logger.warning("claim changed hands before release", extra={"service": claim.key})
+
+
+@dataclass(frozen=True)
+class Record:
+    """A rollout UpdateService accepted, still to be written: its outcome, history and next state."""
+
+    outcome: Outcome
+    history: Rollout
+    state: ServiceState  # DEPLOYING
+    expected_generation: int  # of the claim it replaces
+
+
+def deploying(
+    push: Push,
+    rule: Rule,
+    target: Target,
+    service: Service,
+    state: ServiceState,
+    deployment_id: str | None,
+    containers: tuple[str, ...],
+) -> Record:
+    """The DEPLOYING outcome of a claimed rollout, its history (stamped with the claim's time) and state."""
+    assert state.task_definition is not None
+    outcome = Outcome(
+        Status.DEPLOYING,
+        "UpdateService accepted the new revision",
+        rule=rule.name,
+        parameter=rule.parameter,
+        target=target,
+        service=service,
+        task_definition=state.task_definition,
+        previous_task_definition=state.previous_task_definition,
+        deployment_id=deployment_id,
+        rollout_id=state.rollout_id,
+        containers=containers,
+        expects_rollback=expects_rollback(rule),
+    )
+    history = to_rollout(push, outcome, state.claimed_at)
+    return Record(outcome, history, state.advance(status="DEPLOYING", deployment_id=deployment_id), state.generation)
 
 
 def error_outcome(

@@ -180,6 +180,32 @@ def test_faults_state_batch_read_denied_falls_back_to_reading_each_claim(pair: W
     assert sorted(statuses(pair)) == ["DEPLOYING", "DEPLOYING"]
 
 
+@pytest.mark.parametrize("times", [2, BEYOND_BUDGET], ids=["within-budget", "beyond-budget"])
+def test_faults_batched_claims_throttled_still_deploy_each_service_once(
+    pair: World, deploy, faults: Faults, no_backoff, times: int
+) -> None:
+    # GIVEN the transaction that claims both services is throttled (past botocore's retries, or not)
+    faults.fail("dynamodb.TransactWriteItems", throttle("dynamodb.TransactWriteItems"), times=times)
+    event = push(pair, "web", "1.1.0")
+
+    deploy(event)
+
+    # THEN each service is claimed (together, or one by one after the batch gave up) and deployed once
+    digest = event["detail"]["image-digest"]
+    assert pair.images("prod", "web")["app"].endswith(digest)
+    assert pair.images("prod", "api")["app"].endswith(digest)
+    assert len(registered_revisions(pair, "web")) == 2
+    assert len(registered_revisions(pair, "api")) == 2
+    assert sorted(statuses(pair)) == ["DEPLOYING", "DEPLOYING"]
+    from slipway.app import app
+
+    for key in ("prod/web", "prod/api"):
+        assert [r.status for r in app().store.history(key)] == ["DEPLOYING"]
+        assert app().store.get_state(key).status == "DEPLOYING"
+    # one PutItem per claim and per REGISTERED state only when the batch gave up
+    assert (faults.calls["dynamodb.PutItem"] >= 6) == (times >= BEYOND_BUDGET)
+
+
 def test_faults_timeout_after_update_service_succeeded_does_not_roll_again(
     web: World, deploy, faults: Faults, no_backoff
 ) -> None:

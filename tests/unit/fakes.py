@@ -380,18 +380,57 @@ class FakeStore:
     def put_state(self, state: ServiceState, expected_generation: int | None) -> None:
         with self._lock:
             self._raise_fault("PutItem")
+            self._race()
             self._check_generation(state, expected_generation)
             self.states[state.key] = state
             self.puts.append(state)
 
-    def _check_generation(self, state: ServiceState, expected_generation: int | None) -> None:
+    def _race(self) -> None:
+        """The competitor, if one is lined up, writes just before this write."""
         if self._competitors:
             competitor = self._competitors.pop(0)
             self.states[competitor.key] = competitor
+
+    def _check_generation(self, state: ServiceState, expected_generation: int | None) -> None:
         current = self.states.get(state.key)
         stored = current.generation if current else None
         if stored != expected_generation:
             raise ConditionFailed(f"{state.key}: generation is {stored}, not {expected_generation}")
+
+    def put_states(self, writes: Sequence[tuple[ServiceState, int | None]]) -> list[tuple[ServiceState, int | None]]:
+        """All or nothing, like one DynamoDB transaction (the fake has no size limit)."""
+        with self._lock:
+            self._race()
+            before = dict(self.states)
+            try:
+                self._raise_fault("TransactWriteItems")
+                for state, generation in writes:
+                    self._check_generation(state, generation)
+                    self.states[state.key] = state
+            except (AwsError, ConditionFailed):
+                self.states = before
+                return list(writes)
+            self.puts.extend(state for state, _ in writes)
+            return []
+
+    def put_rollouts(
+        self, records: Sequence[tuple[Rollout, ServiceState, int]]
+    ) -> list[tuple[Rollout, ServiceState, int]]:
+        with self._lock:
+            self._race()
+            before = dict(self.states)
+            try:
+                self._raise_fault("TransactWriteItems")
+                for _, state, generation in records:
+                    self._check_generation(state, generation)
+                    self.states[state.key] = state
+            except (AwsError, ConditionFailed):
+                self.states = before
+                return list(records)
+            self.puts.extend(state for _, state, _ in records)
+            ids = {r.rollout_id for r, _, _ in records}
+            self.rollouts = [r for r in self.rollouts if r.rollout_id not in ids] + [r for r, _, _ in records]
+            return []
 
     def delete_state(self, key: str, rollout_id: str) -> None:
         with self._lock:
@@ -407,6 +446,7 @@ class FakeStore:
         with self._lock:
             self._raise_fault("TransactWriteItems")
             if state is not None:
+                self._race()
                 self._check_generation(state, expected_generation)
                 self.states[state.key] = state
                 self.puts.append(state)

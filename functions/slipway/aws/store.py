@@ -11,23 +11,26 @@ One table (``pk``/``sk``, TTL on ``expiration``) holds:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from slipway.aws.clients import call, client
 from slipway.errors import AwsError, ConditionFailed
 from slipway.model import DigestRecord, Hold, Rollout, ServiceState
 
+logger = Logger(child=True)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _STATE_FIELDS = {f.name for f in fields(ServiceState)}
 _HOLD_FIELDS = {f.name for f in fields(Hold)}
 _ROLLOUT_FIELDS = {f.name for f in fields(Rollout)}
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
+TRANSACTION_LIMIT = 100  # items per TransactWriteItems
 BATCH_GET_ATTEMPTS = 4
 _DATES = {"claimed_at", "started_at", "finished_at", "pushed_at", "created_at", "not_before", "approved_at", "time"}
 
@@ -137,6 +140,22 @@ class DynamoStore:
         put = self._state_put(state, expected_generation)
         self._conditional("PutItem", self._client.put_item, **put)
 
+    def put_states(self, writes: Sequence[tuple[ServiceState, int | None]]) -> list[tuple[ServiceState, int | None]]:
+        """Write many states, each on ``put_state``'s condition, in transactions of up to 100.
+
+        A transaction is all or nothing: the writes of every transaction that did not go
+        through (a condition failed, or the call did) are returned, none of them written.
+        """
+        failed: list[tuple[ServiceState, int | None]] = []
+        for start in range(0, len(writes), TRANSACTION_LIMIT):
+            chunk = writes[start : start + TRANSACTION_LIMIT]
+            try:
+                self._transact([{"Put": self._state_put(state, generation)} for state, generation in chunk])
+            except (AwsError, ConditionFailed) as error:
+                logger.warning("state transaction not written", extra={"states": len(chunk), "error": str(error)})
+                failed.extend(chunk)
+        return failed
+
     def _state_put(self, state: ServiceState, expected_generation: int | None) -> dict[str, Any]:
         """A conditional Put of a service's state: the generation read must still be stored."""
         item = _to_item({"pk": service_pk(state.key), "sk": "state", **asdict(state)})
@@ -169,6 +188,50 @@ class DynamoStore:
         condition ``put_state`` sets: ConditionFailed (and nothing written) when another
         writer changed it.
         """
+        writes = self._rollout_writes(rollout)
+        if state is not None:
+            writes.append({"Put": self._state_put(state, expected_generation)})
+        self._transact(writes)
+
+    def put_rollouts(
+        self, records: Sequence[tuple[Rollout, ServiceState, int]]
+    ) -> list[tuple[Rollout, ServiceState, int]]:
+        """``put_rollout`` with a state for many rollouts, several to a transaction.
+
+        Returns the records of every transaction that did not go through, none of them written.
+        """
+        failed: list[tuple[Rollout, ServiceState, int]] = []
+        chunk: list[tuple[Rollout, ServiceState, int]] = []
+        writes: list[dict[str, Any]] = []
+        for record in [*records, None]:
+            items: list[dict[str, Any]] = []
+            if record is not None:
+                rollout, state, generation = record
+                items = [*self._rollout_writes(rollout), {"Put": self._state_put(state, generation)}]
+            if chunk and (record is None or len(writes) + len(items) > TRANSACTION_LIMIT):
+                try:
+                    self._transact(writes)
+                except (AwsError, ConditionFailed) as error:
+                    logger.warning(
+                        "rollout transaction not written", extra={"rollouts": len(chunk), "error": str(error)}
+                    )
+                    failed.extend(chunk)
+                chunk, writes = [], []
+            if record is not None:
+                chunk.append(record)
+                writes.extend(items)
+        return failed
+
+    def _transact(self, writes: list[dict[str, Any]]) -> None:
+        try:
+            call("TransactWriteItems", self._client.transact_write_items, TransactItems=writes)
+        except AwsError as error:
+            if error.code == "TransactionCanceledException" and "ConditionalCheckFailed" in error.reasons:
+                raise ConditionFailed(str(error)) from error
+            raise
+
+    def _rollout_writes(self, rollout: Rollout) -> list[dict[str, Any]]:
+        """The items of a rollout's history: the record, its lookups, its in-flight markers."""
         history_key = {"pk": service_pk(rollout.key), "sk": history_sk(rollout)}
         expiration = int(time.time() + self._retention.total_seconds())
         writes = [
@@ -210,14 +273,7 @@ class DynamoStore:
             }
             writes.append({"Put": {"TableName": self._table, "Item": _to_item(wave)}})
         writes.append({"Put": {"TableName": self._table, "Item": _to_item(self._digest_record(rollout, expiration))}})
-        if state is not None:
-            writes.append({"Put": self._state_put(state, expected_generation)})
-        try:
-            call("TransactWriteItems", self._client.transact_write_items, TransactItems=writes)
-        except AwsError as error:
-            if error.code == "TransactionCanceledException" and "ConditionalCheckFailed" in error.reasons:
-                raise ConditionFailed(str(error)) from error
-            raise
+        return writes
 
     def _pointer(self, deployment_id: str, history_key: dict[str, str], expiration: int) -> dict[str, Any]:
         item = {

@@ -1,0 +1,151 @@
+"""One push to many services: one DynamoDB transaction per step, and what happens when one fails."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from slipway.deploy import Deployer, PushReport
+from slipway.model import Status
+from tests.unit.fakes import NOW, FakeEcs, FakeNotifier, FakeRules, FakeStore, digest, make_push, make_state
+
+SERVICES = ("prod/web", "prod/api", "staging/web")
+TARGETS = [{"cluster": key.split("/")[0], "service": key.split("/")[1]} for key in SERVICES]
+
+
+class World:
+    """Three services on web:1.4.0 under one rule, and a Deployer over fakes."""
+
+    def __init__(self) -> None:
+        self.ecs = FakeEcs()
+        self.rules = FakeRules()
+        self.store = FakeStore()
+        self.notifier = FakeNotifier()
+        revision = self.ecs.add_task_definition()
+        for key in SERVICES:
+            cluster, name = key.split("/")
+            self.ecs.add_service(cluster, name, revision)
+        self.rules.put("main", {"targets": TARGETS})
+
+    def deploy(self, event_id: str = "evt-1") -> PushReport:
+        deployer = Deployer(
+            self.ecs, self.rules, self.store, self.notifier, clock=lambda: NOW, sleep=lambda seconds: None
+        )
+        return deployer.deploy(make_push("1.5.0", digest("b"), event_id=event_id))
+
+    def statuses(self, report: PushReport) -> dict[str, Status]:
+        return {o.target.key: o.status for o in report.outcomes if o.target}
+
+    def fail_transaction(self, number: int, code: str = "ThrottlingException", times: int = 1) -> None:
+        """From the ``number``-th batched write on (1 = the claims), fail ``times`` TransactWriteItems."""
+        original_states, original_rollouts = self.store.put_states, self.store.put_rollouts
+        seen = Counter[str]()
+
+        def failing(original: Any) -> Any:
+            def call(writes: Any) -> Any:
+                seen["n"] += 1
+                if seen["n"] == number:
+                    for _ in range(times):
+                        self.store.fail("TransactWriteItems", code)
+                return original(writes)
+
+            return call
+
+        self.store.put_states = failing(original_states)  # type: ignore[method-assign]
+        self.store.put_rollouts = failing(original_rollouts)  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def assert_deployed_once_each(world: World) -> None:
+    assert world.ecs.count("RegisterTaskDefinition") == len(SERVICES)
+    assert world.ecs.count("UpdateService") == len(SERVICES)
+    assert sorted(r.key for r in world.store.rollouts) == sorted(SERVICES)
+    assert {key: world.store.states[key].status for key in SERVICES} == dict.fromkeys(SERVICES, "DEPLOYING")
+
+
+def test_push_rollout_claims_registers_and_records_with_one_transaction_each(world: World) -> None:
+    report = world.deploy()
+
+    assert world.statuses(report) == dict.fromkeys(SERVICES, Status.DEPLOYING)
+    assert world.store.calls["TransactWriteItems"] == 3
+    assert world.store.calls["PutItem"] == 0
+    assert_deployed_once_each(world)
+    # each service went PENDING, REGISTERED, DEPLOYING, one generation per step
+    assert Counter((s.status, s.generation) for s in world.store.puts) == Counter(
+        {("PENDING", 1): 3, ("REGISTERED", 2): 3, ("DEPLOYING", 3): 3}
+    )
+
+
+@pytest.mark.parametrize("number", [1, 2, 3], ids=["claims", "registered", "records"])
+def test_push_rollout_failed_transaction_falls_back_to_one_write_per_service(world: World, number: int) -> None:
+    world.fail_transaction(number)
+
+    report = world.deploy()
+
+    assert world.statuses(report) == dict.fromkeys(SERVICES, Status.DEPLOYING)
+    assert_deployed_once_each(world)
+    assert world.store.calls["PutItem"] == {1: 6, 2: 3, 3: 0}[number]
+
+
+def test_push_rollout_claim_lost_to_a_concurrent_push_re_plans_against_it(world: World) -> None:
+    # GIVEN another push claims prod/api (and starts deploying it) after this push read the states
+    other = make_state("prod/api", generation=4, rollout_id="the-other-rollout", status="DEPLOYING")
+    world.store.lose_next_claim_to(other)
+
+    report = world.deploy()
+
+    # THEN the batch of claims failed as a whole, every target claimed alone, nothing is lost
+    assert world.statuses(report) == dict.fromkeys(SERVICES, Status.DEPLOYING)
+    assert_deployed_once_each(world)
+    api = next(o for o in report.outcomes if o.target and o.target.key == "prod/api")
+    assert api.supersedes == "the-other-rollout"
+    assert world.store.states["prod/api"].generation == 7  # claimed on top of the other push's state
+
+
+def test_push_rollout_records_not_written_fail_retryably_and_the_retry_records_once(world: World) -> None:
+    # GIVEN the records' transaction and each single write after it are throttled past the budget
+    world.fail_transaction(3, times=1 + len(SERVICES))
+
+    first = world.deploy()
+
+    assert {o.status for o in first.outcomes} == {Status.ERROR}
+    assert all(o.retryable and o.error_code == "ThrottlingException" for o in first.outcomes)
+    assert world.store.rollouts == []
+
+    # WHEN Lambda retries the same event, the services already run the revisions: no new ones
+    second = world.deploy()
+
+    assert world.statuses(second) == dict.fromkeys(SERVICES, Status.DEPLOYING)
+    assert_deployed_once_each(world)
+
+
+def test_push_rollout_register_error_ends_that_target_only(world: World) -> None:
+    world.ecs.fail("RegisterTaskDefinition", "AccessDeniedException")
+
+    report = world.deploy()
+
+    outcomes = Counter(o.status for o in report.outcomes)
+    assert outcomes == Counter({Status.DEPLOYING: 2, Status.ERROR: 1})
+    (failed,) = [o for o in report.outcomes if o.status is Status.ERROR]
+    assert (failed.error_code, failed.retryable) == ("AccessDeniedException", False)
+    assert failed.target is not None
+    assert failed.target.key not in world.store.states  # its claim was given back
+
+
+def test_push_rollout_store_error_on_claims_reaches_each_target(world: World) -> None:
+    # GIVEN DynamoDB refuses every write
+    for _ in range(10):
+        world.store.fail("TransactWriteItems", "AccessDeniedException")
+        world.store.fail("PutItem", "AccessDeniedException")
+
+    report = world.deploy()
+
+    assert {o.status for o in report.outcomes} == {Status.ERROR}
+    assert {o.error_code for o in report.outcomes} == {"AccessDeniedException"}
+    assert world.ecs.count("RegisterTaskDefinition") == 0
