@@ -27,7 +27,6 @@ from slipway.rules import Rule, Target
 
 logger = Logger(child=True)
 T = TypeVar("T")
-R = TypeVar("R")
 
 Parallel = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
 
@@ -49,7 +48,6 @@ class _Claimed:
     decision: Plan
     state: ServiceState  # the claim, then the REGISTERED state
     previous: ServiceState | None
-    expected_generation: int | None  # of the write that puts ``state``
 
 
 class PushRollout:
@@ -107,12 +105,13 @@ class PushRollout:
             if isinstance(decision, Outcome):
                 outcomes[index] = decision
                 continue
-            claims.append(_Claimed(index, item, decision, claim, state, state.generation if state else None))
+            claims.append(_Claimed(index, item, decision, claim, state))
         return claims
 
     def _write_states(self, claims: list[_Claimed], alone: list[int]) -> list[_Claimed]:
         """Claim the services together; the claims of a transaction that failed go alone."""
-        failed = self._store.put_states([(c.state, c.expected_generation) for c in claims])
+        writes = [(c.state, c.previous.generation if c.previous else None) for c in claims]
+        failed = self._store.put_states(writes)
         lost = {state.key for state, _ in failed}
         alone.extend(c.index for c in claims if c.state.key in lost)
         return [c for c in claims if c.state.key not in lost]
@@ -152,7 +151,7 @@ class PushRollout:
                 if problem is not None:
                     outcomes[claim.index] = problem
                     continue
-            written.append(replace(claim, state=state, expected_generation=claim.state.generation))
+            written.append(replace(claim, state=state))
         return written
 
     def _update(self, push: Push, claim: _Claimed) -> Record:

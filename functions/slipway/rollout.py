@@ -333,18 +333,7 @@ class TargetRollout:
                 raise AwsError(
                     "Claim", "ServiceBusy", f"service {service.key} is in the middle of rollout {state.rollout_id}"
                 )
-            claim = ServiceState(
-                key=service.key,
-                generation=(state.generation if state else 0) + 1,
-                rollout_id=rollout_id(push.event_id, rule.name, service.key),
-                event_id=push.event_id,
-                digest=push.digest,
-                tag=push.tag,
-                status="REGISTERED",
-                claimed_at=self._clock(),
-                previous_task_definition=service.task_definition,
-                task_definition=revision,
-            )
+            claim = replace(self.claim(push, rule, service, state), status="REGISTERED", task_definition=revision)
             try:
                 self._store.put_state(claim, state.generation if state else None)
             except ConditionFailed:

@@ -400,37 +400,32 @@ class FakeStore:
     def put_states(self, writes: Sequence[tuple[ServiceState, int | None]]) -> list[tuple[ServiceState, int | None]]:
         """All or nothing, like one DynamoDB transaction (the fake has no size limit)."""
         with self._lock:
-            self._race()
-            before = dict(self.states)
-            try:
-                self._raise_fault("TransactWriteItems")
-                for state, generation in writes:
-                    self._check_generation(state, generation)
-                    self.states[state.key] = state
-            except (AwsError, ConditionFailed):
-                self.states = before
-                return list(writes)
-            self.puts.extend(state for state, _ in writes)
-            return []
+            return [] if self._transact_states(writes) else list(writes)
 
     def put_rollouts(
         self, records: Sequence[tuple[Rollout, ServiceState, int]]
     ) -> list[tuple[Rollout, ServiceState, int]]:
         with self._lock:
-            self._race()
-            before = dict(self.states)
-            try:
-                self._raise_fault("TransactWriteItems")
-                for _, state, generation in records:
-                    self._check_generation(state, generation)
-                    self.states[state.key] = state
-            except (AwsError, ConditionFailed):
-                self.states = before
+            if not self._transact_states([(state, generation) for _, state, generation in records]):
                 return list(records)
-            self.puts.extend(state for _, state, _ in records)
             ids = {r.rollout_id for r, _, _ in records}
             self.rollouts = [r for r in self.rollouts if r.rollout_id not in ids] + [r for r, _, _ in records]
             return []
+
+    def _transact_states(self, writes: Sequence[tuple[ServiceState, int | None]]) -> bool:
+        """Write every state or none (a fault or a lost condition): whether they were written."""
+        self._race()
+        before = dict(self.states)
+        try:
+            self._raise_fault("TransactWriteItems")
+            for state, generation in writes:
+                self._check_generation(state, generation)
+                self.states[state.key] = state
+        except (AwsError, ConditionFailed):
+            self.states = before
+            return False
+        self.puts.extend(state for state, _ in writes)
+        return True
 
     def delete_state(self, key: str, rollout_id: str) -> None:
         with self._lock:

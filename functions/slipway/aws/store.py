@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -24,6 +24,7 @@ from slipway.errors import AwsError, ConditionFailed
 from slipway.model import DigestRecord, Hold, Rollout, ServiceState
 
 logger = Logger(child=True)
+W = TypeVar("W")  # one entry of a batch of transactions
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _STATE_FIELDS = {f.name for f in fields(ServiceState)}
@@ -146,15 +147,9 @@ class DynamoStore:
         A transaction is all or nothing: the writes of every transaction that did not go
         through (a condition failed, or the call did) are returned, none of them written.
         """
-        failed: list[tuple[ServiceState, int | None]] = []
-        for start in range(0, len(writes), TRANSACTION_LIMIT):
-            chunk = writes[start : start + TRANSACTION_LIMIT]
-            try:
-                self._transact([{"Put": self._state_put(state, generation)} for state, generation in chunk])
-            except (AwsError, ConditionFailed) as error:
-                logger.warning("state transaction not written", extra={"states": len(chunk), "error": str(error)})
-                failed.extend(chunk)
-        return failed
+        return self._transact_batches(
+            ((write, [{"Put": self._state_put(*write)}]) for write in writes), "state transaction not written"
+        )
 
     def _state_put(self, state: ServiceState, expected_generation: int | None) -> dict[str, Any]:
         """A conditional Put of a service's state: the generation read must still be stored."""
@@ -200,26 +195,36 @@ class DynamoStore:
 
         Returns the records of every transaction that did not go through, none of them written.
         """
-        failed: list[tuple[Rollout, ServiceState, int]] = []
-        chunk: list[tuple[Rollout, ServiceState, int]] = []
-        writes: list[dict[str, Any]] = []
-        for record in [*records, None]:
-            items: list[dict[str, Any]] = []
-            if record is not None:
-                rollout, state, generation = record
-                items = [*self._rollout_writes(rollout), {"Put": self._state_put(state, generation)}]
-            if chunk and (record is None or len(writes) + len(items) > TRANSACTION_LIMIT):
-                try:
-                    self._transact(writes)
-                except (AwsError, ConditionFailed) as error:
-                    logger.warning(
-                        "rollout transaction not written", extra={"rollouts": len(chunk), "error": str(error)}
-                    )
-                    failed.extend(chunk)
-                chunk, writes = [], []
-            if record is not None:
-                chunk.append(record)
-                writes.extend(items)
+        return self._transact_batches(
+            (
+                (
+                    (rollout, state, generation),
+                    [*self._rollout_writes(rollout), {"Put": self._state_put(state, generation)}],
+                )
+                for rollout, state, generation in records
+            ),
+            "rollout transaction not written",
+        )
+
+    def _transact_batches(self, entries: Iterable[tuple[W, list[dict[str, Any]]]], failure: str) -> list[W]:
+        """Write each entry's items, as many entries to a transaction as its 100 items allow.
+
+        A transaction is all or nothing: the entries of every one that did not go through
+        are returned (and logged), none of them written.
+        """
+        batches: list[tuple[list[W], list[dict[str, Any]]]] = []
+        for entry, items in entries:
+            if not batches or len(batches[-1][1]) + len(items) > TRANSACTION_LIMIT:
+                batches.append(([], []))
+            batches[-1][0].append(entry)
+            batches[-1][1].extend(items)
+        failed: list[W] = []
+        for batch, writes in batches:
+            try:
+                self._transact(writes)
+            except (AwsError, ConditionFailed) as error:
+                logger.warning(failure, extra={"entries": len(batch), "error": str(error)})
+                failed.extend(batch)
         return failed
 
     def _transact(self, writes: list[dict[str, Any]]) -> None:
