@@ -38,10 +38,10 @@ class App:
 
         return boto3.session.Session()
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, validate: bool = True) -> Any:
         from slipway.aws.clients import client
 
-        return client(service, session=self._session, pool=self.settings.max_concurrency + 4)
+        return client(service, session=self._session, pool=self.settings.max_concurrency + 4, validate=validate)
 
     @cached_property
     def ecs(self) -> Any:
@@ -57,7 +57,8 @@ class App:
 
     @cached_property
     def dynamodb(self) -> Any:
-        return self.client("dynamodb")
+        # The store's requests are built from typed records; DynamoDB checks them itself.
+        return self.client("dynamodb", validate=False)
 
     @cached_property
     def store(self) -> Any:

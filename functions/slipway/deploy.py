@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from slipway.errors import AwsError
-from slipway.fanout import PushRollout, Ready
+from slipway.fanout import PushRollout, Ready, parallel_map
 from slipway.gates import PASS, WAVE, Verdict
 from slipway.model import Hold, Push, Service, ServiceState, Status, TaskDefinition
 from slipway.notifications import Notification
@@ -21,8 +20,6 @@ from slipway.rollout import Outcome, TargetRollout, error_outcome, plan, rollout
 from slipway.rules import Rule, RuleInvalid, Target
 
 logger = Logger(child=True)
-T = TypeVar("T")
-R = TypeVar("R")
 
 Count = Callable[[str, int], None]
 
@@ -96,14 +93,6 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
     )
 
 
-def _parallel(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
-    items = list(items)
-    if len(items) <= 1 or workers <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(fn, items))
-
-
 class Deployer:
     """Turns one push into rollouts: the deploy function's whole domain."""
 
@@ -134,7 +123,7 @@ class Deployer:
         self._gates = gates
         extra = {"sleep": sleep} if sleep else {}
         self._rollout = TargetRollout(ecs, store, clock=clock, refresh=self._refresh, **extra)
-        self._push_rollout = PushRollout(self._rollout, store, lambda fn, items: _parallel(fn, items, self._workers))
+        self._push_rollout = PushRollout(self._rollout, store, max_concurrency)
 
     def deploy(self, push: Push) -> PushReport:
         """Roll a push out to every target of every rule it matches, and report each outcome."""
@@ -431,7 +420,7 @@ class Deployer:
                 return cluster, error
 
         found: dict[tuple[str, str], Service | AwsError] = {}
-        for cluster, result in _parallel(lookup, list(by_cluster), self._workers):
+        for cluster, result in parallel_map(lookup, list(by_cluster), self._workers):
             for name in by_cluster[cluster]:
                 if isinstance(result, AwsError):
                     found[(cluster, name)] = result
@@ -446,7 +435,7 @@ class Deployer:
             except AwsError as error:
                 return arn, error
 
-        return dict(_parallel(describe, sorted(arns), self._workers))
+        return dict(parallel_map(describe, sorted(arns), self._workers))
 
     def _refresh(self, target: Target) -> tuple[Service, TaskDefinition]:
         lookup = self._ecs.describe_services(target.cluster, [target.service])

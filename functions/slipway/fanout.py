@@ -1,34 +1,46 @@
 """Roll one push out to many services with one DynamoDB transaction per step, not per service.
 
 Each service still goes through the states one rollout does (claim PENDING, register,
-REGISTERED, UpdateService, DEPLOYING with its history), and each write keeps its
-condition on the generation read. What changes is how the writes travel: the claims of
-every service go in transactions of up to 100, then the REGISTERED states, then the
-histories, while the ECS calls between them run on the worker pool. A transaction that
-does not go through (a concurrent push claimed one of its services, or DynamoDB refused
-it) falls back to one write per service, so nothing is lost and the other services are
-not held up.
+UpdateService, DEPLOYING with its history), and each write keeps its condition on the
+generation read. What changes is how the writes travel: the claims of every service go
+in transactions of up to 100, then each service registers its revision and is updated
+on the worker pool, then the histories go in transactions again. A transaction that does
+not go through (a concurrent push claimed one of its services, or DynamoDB refused it)
+falls back to one write per service, so nothing is lost and the other services are not
+held up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aws_lambda_powertools import Logger
 
 from slipway.errors import AwsError, ConditionFailed
 from slipway.model import Push, Service, ServiceState, TaskDefinition
 from slipway.ports import Store
-from slipway.rollout import Outcome, Plan, Record, TargetRollout, deployment_configuration, error_outcome, plan
+from slipway.rollout import Outcome, Plan, Record, TargetRollout, error_outcome, plan
 from slipway.rules import Rule, Target
 
 logger = Logger(child=True)
 T = TypeVar("T")
+R = TypeVar("R")
 
-Parallel = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
+RECORDS_PER_TRANSACTION = 14  # a record is at most 7 items, a transaction at most 100
+RECORD_WRITERS = 4
+
+
+def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
+    """``fn`` over ``items`` on up to ``workers`` threads, results in order."""
+    items = list(items)
+    if len(items) <= 1 or workers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 @dataclass(frozen=True)
@@ -46,17 +58,17 @@ class _Claimed:
     index: int
     ready: Ready
     decision: Plan
-    state: ServiceState  # the claim, then the REGISTERED state
+    state: ServiceState  # the claim
     previous: ServiceState | None
 
 
 class PushRollout:
     """Rolls one push out to many services, batching the DynamoDB writes of each step."""
 
-    def __init__(self, rollout: TargetRollout, store: Store, parallel: Parallel) -> None:
+    def __init__(self, rollout: TargetRollout, store: Store, workers: int) -> None:
         self._rollout = rollout
         self._store = store
-        self._parallel = parallel
+        self._workers = workers
 
     def run(self, push: Push, items: Sequence[Ready], states: Mapping[str, ServiceState] | None) -> list[Outcome]:
         """One Outcome per item, in order. Without ``states`` (or for one item) each target goes alone."""
@@ -66,10 +78,7 @@ class PushRollout:
         alone: list[int] = []  # resumed, busy or repeated services, and lost claims: after the batch
         claims = self._plan(push, items, states, outcomes, alone)
         claimed = self._write_states(claims, alone)
-        registered = self._steps(claimed, self._register, outcomes)
-        updatable = self._write_registered(registered, outcomes)
-        records = self._steps(updatable, partial(self._update, push), outcomes)
-        self._write_records(records, outcomes)
+        outcomes.update(self._deploy_and_record(push, claimed))
         later = self._one_by_one(push, [items[i] for i in alone], None)
         outcomes.update(zip(alone, later, strict=True))
         return [outcomes[i] for i in range(len(items))]
@@ -80,7 +89,7 @@ class PushRollout:
         def one(item: Ready) -> Outcome:
             return self._rollout.run(push, item.rule, item.target, item.service, item.taskdef, states)
 
-        return self._parallel(one, items)
+        return parallel_map(one, items, self._workers)
 
     def _plan(
         self,
@@ -116,59 +125,49 @@ class PushRollout:
         alone.extend(c.index for c in claims if c.state.key in lost)
         return [c for c in claims if c.state.key not in lost]
 
-    def _steps(
-        self, claims: list[_Claimed], step: Callable[[_Claimed], T], outcomes: dict[int, Outcome]
-    ) -> list[tuple[_Claimed, T]]:
-        """Run an ECS step for every claim on the worker pool; an AWS error ends that target."""
+    def _deploy_and_record(self, push: Push, claimed: list[_Claimed]) -> dict[int, Outcome]:
+        """Register and update every claimed service on the worker pool, recording them as they finish.
 
-        def guarded(claim: _Claimed) -> tuple[_Claimed, T | Outcome]:
-            try:
-                return claim, step(claim)
-            except AwsError as error:
-                ready = claim.ready
-                return claim, error_outcome(ready.rule, ready.target, ready.service, error, claim.state.rollout_id)
-
-        done: list[tuple[_Claimed, T]] = []
-        for claim, result in self._parallel(guarded, claims):
-            if isinstance(result, Outcome):
-                outcomes[claim.index] = result
-            else:
-                done.append((claim, result))
-        return done
-
-    def _register(self, claim: _Claimed) -> ServiceState:
-        return self._rollout.register(claim.decision, claim.state, claim.previous)
-
-    def _write_registered(
-        self, registered: list[tuple[_Claimed, ServiceState]], outcomes: dict[int, Outcome]
-    ) -> list[_Claimed]:
-        writes = [(state, claim.state.generation) for claim, state in registered]
-        failed = {state.key for state, _ in self._store.put_states(writes)}
-        written: list[_Claimed] = []
-        for claim, state in registered:
-            if state.key in failed:
-                problem = self._guard(claim, partial(self._store.put_state, state, claim.state.generation))
-                if problem is not None:
-                    outcomes[claim.index] = problem
+        The records go in groups of RECORDS_PER_TRANSACTION on a pool of their own, while
+        the ECS calls of the services still deploying go on.
+        """
+        outcomes: dict[int, Outcome] = {}
+        if not claimed:
+            return outcomes
+        writes: list[Future[dict[int, Outcome]]] = []
+        with (
+            ThreadPoolExecutor(max_workers=min(self._workers, len(claimed))) as steps,
+            ThreadPoolExecutor(max_workers=RECORD_WRITERS) as writers,
+        ):
+            ready: list[tuple[_Claimed, Record]] = []
+            for done in as_completed([steps.submit(self._deploy, push, claim) for claim in claimed]):
+                claim, result = done.result()
+                if isinstance(result, Outcome):
+                    outcomes[claim.index] = result
                     continue
-            written.append(replace(claim, state=state))
-        return written
+                ready.append((claim, result))
+                if len(ready) == RECORDS_PER_TRANSACTION:
+                    writes.append(writers.submit(self._write_records, ready))
+                    ready = []
+            if ready:
+                writes.append(writers.submit(self._write_records, ready))
+            for write in writes:
+                outcomes.update(write.result())
+        return outcomes
 
-    def _update(self, push: Push, claim: _Claimed) -> Record:
+    def _deploy(self, push: Push, claim: _Claimed) -> tuple[_Claimed, Record | Outcome]:
+        """Register and update one claimed service; an AWS error ends that target."""
         ready = claim.ready
-        config = deployment_configuration(ready.service, ready.rule)
-        return self._rollout.update(
-            push,
-            ready.rule,
-            ready.target,
-            ready.service,
-            claim.state,
-            config,
-            claim.previous,
-            claim.decision.containers,
-        )
+        try:
+            record = self._rollout.deploy(
+                push, ready.rule, ready.target, ready.service, claim.decision, claim.state, claim.previous
+            )
+        except AwsError as error:
+            return claim, error_outcome(ready.rule, ready.target, ready.service, error, claim.state.rollout_id)
+        return claim, record
 
-    def _write_records(self, records: list[tuple[_Claimed, Record]], outcomes: dict[int, Outcome]) -> None:
+    def _write_records(self, records: list[tuple[_Claimed, Record]]) -> dict[int, Outcome]:
+        outcomes: dict[int, Outcome] = {}
         failed = {
             history.rollout_id
             for history, _, _ in self._store.put_rollouts(
@@ -182,6 +181,7 @@ class PushRollout:
                     outcomes[claim.index] = problem
                     continue
             outcomes[claim.index] = record.outcome
+        return outcomes
 
     @staticmethod
     def _guard(claim: _Claimed, write: Callable[[], object]) -> Outcome | None:

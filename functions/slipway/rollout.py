@@ -384,10 +384,35 @@ class TargetRollout:
         claim: ServiceState,
         previous: ServiceState | None,
     ) -> Outcome:
+        record = self.deploy(push, rule, target, service, decision, claim, previous)
+        return self.write(record)
+
+    def deploy(
+        self,
+        push: Push,
+        rule: Rule,
+        target: Target,
+        service: Service,
+        decision: Plan,
+        claim: ServiceState,
+        previous: ServiceState | None,
+    ) -> Record:
+        """Register the planned revision and point the service at it; the Record to write.
+
+        The REGISTERED state is written only when UpdateService fails in a way worth
+        retrying: the retry then reuses the revision instead of registering another.
+        """
         registered = self.register(decision, claim, previous)
-        self._store.put_state(registered, claim.generation)
-        return self._update(
-            push, rule, target, service, registered, decision.deployment_configuration, previous, decision.containers
+        return self.update(
+            push,
+            rule,
+            target,
+            service,
+            registered,
+            decision.deployment_configuration,
+            previous,
+            decision.containers,
+            stored=claim,
         )
 
     def _update(
@@ -414,20 +439,40 @@ class TargetRollout:
         config: dict[str, Any],
         previous: ServiceState | None,
         containers: tuple[str, ...],
+        stored: ServiceState | None = None,
     ) -> Record:
-        """UpdateService to the claimed revision; the Record to write (a failure gives the claim back)."""
+        """UpdateService to the claimed revision; the Record to write.
+
+        ``stored`` is the service's state as written, when ``state`` (REGISTERED) was not
+        written yet. A failure gives the claim back, or, when the call may be retried,
+        writes ``state`` so that the retry reuses its revision.
+        """
         assert state.task_definition is not None
+        stored = stored or state
         try:
             updated = self._ecs.update_service(service.cluster_arn, service.name, state.task_definition, config)
         except AwsError as error:
             if not error.retryable:
-                self.release(state, previous)
+                self.release(stored, previous)
+            elif stored is not state:
+                self._keep(state, stored.generation)
             raise
         deployment = next((d for d in updated.deployments if d.task_definition == state.task_definition), None)
         record = deploying(push, rule, target, updated, state, deployment.id if deployment else None, containers)
+        record = replace(record, expected_generation=stored.generation)
         if previous is not None and previous.status == "DEPLOYING" and previous.rollout_id != state.rollout_id:
             record = replace(record, outcome=replace(record.outcome, supersedes=previous.rollout_id))
         return record
+
+    def _keep(self, registered: ServiceState, expected_generation: int) -> None:
+        """Write the REGISTERED state after a failed UpdateService, so the retry reuses the revision."""
+        try:
+            self._store.put_state(registered, expected_generation)
+        except (AwsError, ConditionFailed) as error:
+            logger.warning(
+                "registered revision not kept; a retry registers another",
+                extra={"service": registered.key, "task_definition": registered.task_definition, "error": str(error)},
+            )
 
     def write(self, record: Record) -> Outcome:
         """Write a rollout's history and DEPLOYING state together (a retry rewrites the same items)."""
@@ -446,16 +491,20 @@ class TargetRollout:
         """Finish a rollout that an earlier attempt of this same event claimed."""
         logger.info("resuming a rollout of an earlier attempt", extra={"status": state.status})
         if state.status == "PENDING":
+            if taskdef.tag(TAG_PREFIX + "rollout-id") == state.rollout_id:
+                # UpdateService went through but the attempt ended before its record.
+                registered = state.advance(status="REGISTERED", task_definition=service.task_definition)
+                primary = service.primary()
+                containers = _containers(taskdef, target, push)
+                record = deploying(push, rule, target, service, registered, primary.id if primary else None, containers)
+                return self.write(replace(record, expected_generation=state.generation))
             decision = plan(push, rule, target, service, taskdef, None)
             if isinstance(decision, Outcome):
                 self.release(state, None)
                 return decision
             return self._apply(push, rule, target, service, decision, state, None)
         if state.status == "REGISTERED":
-            try:
-                containers = select_containers(taskdef, target, push)
-            except ValueError:
-                containers = ()
+            containers = _containers(taskdef, target, push)
             if service.task_definition == state.task_definition:
                 primary = service.primary()
                 deployment_id = primary.id if primary else None
@@ -488,6 +537,13 @@ class TargetRollout:
                 self._store.put_state(restored, claim.generation)
         except ConditionFailed:
             logger.warning("claim changed hands before release", extra={"service": claim.key})
+
+
+def _containers(taskdef: TaskDefinition, target: Target, push: Push) -> tuple[str, ...]:
+    try:
+        return select_containers(taskdef, target, push)
+    except ValueError:
+        return ()
 
 
 @dataclass(frozen=True)

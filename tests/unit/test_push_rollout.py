@@ -69,20 +69,20 @@ def assert_deployed_once_each(world: World) -> None:
     assert {key: world.store.states[key].status for key in SERVICES} == dict.fromkeys(SERVICES, "DEPLOYING")
 
 
-def test_push_rollout_claims_registers_and_records_with_one_transaction_each(world: World) -> None:
+def test_push_rollout_claims_and_records_with_one_transaction_each(world: World) -> None:
     report = world.deploy()
 
     assert world.statuses(report) == dict.fromkeys(SERVICES, Status.DEPLOYING)
-    assert world.store.calls["TransactWriteItems"] == 3
+    assert world.store.calls["TransactWriteItems"] == 2
     assert world.store.calls["PutItem"] == 0
     assert_deployed_once_each(world)
-    # each service went PENDING, REGISTERED, DEPLOYING, one generation per step
+    # each service went PENDING, then DEPLOYING (REGISTERED, generation 2, stayed unwritten)
     assert Counter((s.status, s.generation) for s in world.store.puts) == Counter(
-        {("PENDING", 1): 3, ("REGISTERED", 2): 3, ("DEPLOYING", 3): 3}
+        {("PENDING", 1): 3, ("DEPLOYING", 3): 3}
     )
 
 
-@pytest.mark.parametrize("number", [1, 2, 3], ids=["claims", "registered", "records"])
+@pytest.mark.parametrize("number", [1, 2], ids=["claims", "records"])
 def test_push_rollout_failed_transaction_falls_back_to_one_write_per_service(world: World, number: int) -> None:
     world.fail_transaction(number)
 
@@ -90,7 +90,7 @@ def test_push_rollout_failed_transaction_falls_back_to_one_write_per_service(wor
 
     assert world.statuses(report) == dict.fromkeys(SERVICES, Status.DEPLOYING)
     assert_deployed_once_each(world)
-    assert world.store.calls["PutItem"] == {1: 6, 2: 3, 3: 0}[number]
+    assert world.store.calls["PutItem"] == {1: 3, 2: 0}[number]
 
 
 def test_push_rollout_claim_lost_to_a_concurrent_push_re_plans_against_it(world: World) -> None:
@@ -110,7 +110,7 @@ def test_push_rollout_claim_lost_to_a_concurrent_push_re_plans_against_it(world:
 
 def test_push_rollout_records_not_written_fail_retryably_and_the_retry_records_once(world: World) -> None:
     # GIVEN the records' transaction and each single write after it are throttled past the budget
-    world.fail_transaction(3, times=1 + len(SERVICES))
+    world.fail_transaction(2, times=1 + len(SERVICES))
 
     first = world.deploy()
 
@@ -149,3 +149,47 @@ def test_push_rollout_store_error_on_claims_reaches_each_target(world: World) ->
     assert {o.status for o in report.outcomes} == {Status.ERROR}
     assert {o.error_code for o in report.outcomes} == {"AccessDeniedException"}
     assert world.ecs.count("RegisterTaskDefinition") == 0
+
+
+def test_push_rollout_update_throttled_keeps_its_revision_and_the_retry_reuses_it(world: World) -> None:
+    # GIVEN UpdateService is throttled past the budget for one of the three services
+    world.ecs.fail("UpdateService", "ThrottlingException")
+
+    first = world.deploy()
+
+    # THEN that target fails retryably, and its REGISTERED state keeps the revision it registered
+    (failed,) = [o for o in first.outcomes if o.status is Status.ERROR]
+    assert (failed.error_code, failed.retryable) == ("ThrottlingException", True)
+    assert failed.target is not None
+    kept = world.store.states[failed.target.key]
+    assert (kept.status, kept.generation) == ("REGISTERED", 2)
+    assert world.ecs.count("RegisterTaskDefinition") == len(SERVICES)
+
+    # WHEN Lambda retries the event, the service is updated to that revision: no new one
+    second = world.deploy()
+
+    assert world.statuses(second)[failed.target.key] is Status.DEPLOYING
+    assert world.ecs.count("RegisterTaskDefinition") == len(SERVICES)
+    service = world.ecs.service(*failed.target.key.split("/"))
+    assert service.task_definition == kept.task_definition
+    assert world.store.states[failed.target.key].status == "DEPLOYING"
+
+
+def test_push_rollout_records_go_in_groups_as_services_finish() -> None:
+    # GIVEN one rule over 40 services
+    ecs, rules, store = FakeEcs(), FakeRules(), FakeStore()
+    revision = ecs.add_task_definition()
+    targets = []
+    for number in range(40):
+        ecs.add_service("prod", f"svc-{number}", revision)
+        targets.append({"cluster": "prod", "service": f"svc-{number}"})
+    rules.put("main", {"targets": targets})
+    deployer = Deployer(ecs, rules, store, FakeNotifier(), clock=lambda: NOW, sleep=lambda seconds: None)
+
+    report = deployer.deploy(make_push("1.5.0", digest("b")))
+
+    # THEN every service is recorded once: one claims transaction, then records of at most 14
+    assert {o.status for o in report.outcomes} == {Status.DEPLOYING}
+    assert sorted(r.key for r in store.rollouts) == sorted(f"prod/svc-{n}" for n in range(40))
+    assert store.calls["TransactWriteItems"] == 1 + 3  # 40 records: 14 + 14 + 12 (in finishing order)
+    assert ecs.count("RegisterTaskDefinition") == ecs.count("UpdateService") == 40

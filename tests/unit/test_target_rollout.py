@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from slipway.model import Push, Service, Status, TaskDefinition
+from slipway.errors import AwsError
+from slipway.model import Push, Service, ServiceState, Status, TaskDefinition
 from slipway.rollout import CLAIM_ATTEMPTS, Outcome, TargetRollout, rollout_id
 from slipway.rules import Rule, Target
 from tests.unit.fakes import NOW, REGISTRY, FakeEcs, FakeStore, digest, make_push, make_rule, make_state
@@ -93,14 +94,11 @@ def test_target_rollout_deploying_outcome_carries_deployment_and_rollout_ids(har
     assert outcome.containers == ("app",)
 
 
-def test_target_rollout_claim_advances_pending_registered_deploying(harness: Harness) -> None:
+def test_target_rollout_claim_then_deploying_without_a_registered_write(harness: Harness) -> None:
     harness.run(PUSH)
 
-    assert [(s.status, s.generation) for s in harness.store.puts] == [
-        ("PENDING", 1),
-        ("REGISTERED", 2),
-        ("DEPLOYING", 3),
-    ]
+    # REGISTERED (generation 2) is written only when UpdateService fails retryably
+    assert [(s.status, s.generation) for s in harness.store.puts] == [("PENDING", 1), ("DEPLOYING", 3)]
     state = harness.store.get_state(KEY)
     assert state is not None
     assert (state.rollout_id, state.digest, state.tag, state.event_id) == (RID, digest("b"), "1.5.0", "evt-1")
@@ -126,13 +124,17 @@ def test_target_rollout_history_and_deploying_state_are_written_together(harness
 
     first = harness.run(PUSH)
 
-    # THEN neither the history nor the DEPLOYING state was written, and the claim says REGISTERED
+    # THEN neither the history nor the DEPLOYING state was written: the claim is still PENDING,
+    # and the service runs a revision tagged with the claim's rollout id
     assert (first.status, first.retryable) == (Status.ERROR, True)
     assert harness.store.rollouts == []
     state = harness.store.get_state(KEY)
-    assert state is not None and state.status == "REGISTERED"
+    assert state is not None and state.status == "PENDING"
+    running = harness.ecs.task_definitions[harness.ecs.service("prod", "web").task_definition]
+    assert running.tag("slipway:rollout-id") == state.rollout_id == RID
 
-    # WHEN the event is delivered again, the retry records the rollout once without rolling again
+    # WHEN the event is delivered again, the retry recognises its revision and records the
+    # rollout once, without registering or rolling again
     retry = harness.run(PUSH)
 
     assert retry.status is Status.DEPLOYING
@@ -378,6 +380,34 @@ def test_target_rollout_update_throttled_keeps_claim_and_retry_does_not_register
     assert harness.ecs.count("RegisterTaskDefinition") == 1
     assert harness.ecs.count("UpdateService") == 2
     assert harness.ecs.service("prod", "web").task_definition == revision
+
+
+def test_target_rollout_update_throttled_and_registered_state_not_kept_fails_with_the_update_error(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN UpdateService is throttled past the budget and DynamoDB refuses the REGISTERED write
+    harness.ecs.fail("UpdateService", "ThrottlingException")
+    put_state = harness.store.put_state
+
+    def refuse_registered(state: ServiceState, expected_generation: int | None) -> None:
+        if state.status == "REGISTERED":
+            raise AwsError("PutItem", "ProvisionedThroughputExceededException", "injected")
+        put_state(state, expected_generation)
+
+    monkeypatch.setattr(harness.store, "put_state", refuse_registered)
+
+    first = harness.run(PUSH)
+
+    # THEN the target fails with the UpdateService error, retryably, and the claim stays PENDING
+    assert (first.status, first.error_code, first.retryable) == (Status.ERROR, "ThrottlingException", True)
+    assert harness.store.get_state(KEY).status == "PENDING"  # type: ignore[union-attr]
+
+    # WHEN the event is retried, the service is rolled out once
+    retry = harness.run(PUSH)
+
+    assert retry.status is Status.DEPLOYING
+    assert harness.ecs.count("UpdateService") == 2  # the throttled one and the retry's
+    assert harness.ecs.service("prod", "web").task_definition == retry.task_definition
 
 
 def test_target_rollout_resume_when_service_already_runs_revision_skips_update(harness: Harness) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from slipway.aws.clients import call, client
@@ -10,6 +12,7 @@ from slipway.errors import AwsError
 from slipway.notifications import Notification
 
 BATCH = 10  # PublishBatch takes at most 10 entries.
+CONCURRENT_BATCHES = 8
 
 
 class SnsNotifier:
@@ -20,22 +23,27 @@ class SnsNotifier:
         self._client = sns_client or client("sns")
 
     def publish(self, messages: Sequence[Notification]) -> list[str]:
-        """Publish every message; return one line per message that was not accepted."""
+        """Publish every message, the batches concurrently; one line per message not accepted."""
+        starts = range(0, len(messages), BATCH)
+        if len(starts) <= 1:
+            return [line for start in starts for line in self._publish(messages, start)]
+        with ThreadPoolExecutor(max_workers=min(CONCURRENT_BATCHES, len(starts))) as pool:
+            return [line for lines in pool.map(partial(self._publish, messages), starts) for line in lines]
+
+    def _publish(self, messages: Sequence[Notification], start: int) -> list[str]:
+        chunk = messages[start : start + BATCH]
+        entries = [m.as_entry(str(start + i)) for i, m in enumerate(chunk)]
+        try:
+            response = call(
+                "PublishBatch",
+                self._client.publish_batch,
+                TopicArn=self._topic_arn,
+                PublishBatchRequestEntries=entries,
+            )
+        except AwsError as error:
+            return [f"{m.subject()}: {error}" for m in chunk]
         failures: list[str] = []
-        for start in range(0, len(messages), BATCH):
-            chunk = messages[start : start + BATCH]
-            entries = [m.as_entry(str(start + i)) for i, m in enumerate(chunk)]
-            try:
-                response = call(
-                    "PublishBatch",
-                    self._client.publish_batch,
-                    TopicArn=self._topic_arn,
-                    PublishBatchRequestEntries=entries,
-                )
-            except AwsError as error:
-                failures.extend(f"{m.subject()}: {error}" for m in chunk)
-                continue
-            for failed in response.get("Failed", []):
-                message = messages[int(failed["Id"])]
-                failures.append(f"{message.subject()}: {failed.get('Code')}: {failed.get('Message', '')}")
+        for failed in response.get("Failed", []):
+            message = messages[int(failed["Id"])]
+            failures.append(f"{message.subject()}: {failed.get('Code')}: {failed.get('Message', '')}")
         return failures

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ _ROLLOUT_FIELDS = {f.name for f in fields(Rollout)}
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 TRANSACTION_LIMIT = 100  # items per TransactWriteItems
 BATCH_GET_ATTEMPTS = 4
+CONCURRENT_TRANSACTIONS = 8  # transactions of one batched write in flight at once
 _DATES = {"claimed_at", "started_at", "finished_at", "pushed_at", "created_at", "not_before", "approved_at", "time"}
 
 
@@ -209,7 +211,7 @@ class DynamoStore:
     def _transact_batches(self, entries: Iterable[tuple[W, list[dict[str, Any]]]], failure: str) -> list[W]:
         """Write each entry's items, as many entries to a transaction as its 100 items allow.
 
-        A transaction is all or nothing: the entries of every one that did not go through
+        The transactions are independent and go concurrently. A transaction is all or nothing: the entries of every one that did not go through
         are returned (and logged), none of them written.
         """
         batches: list[tuple[list[W], list[dict[str, Any]]]] = []
@@ -218,14 +220,20 @@ class DynamoStore:
                 batches.append(([], []))
             batches[-1][0].append(entry)
             batches[-1][1].extend(items)
-        failed: list[W] = []
-        for batch, writes in batches:
+
+        def write(batch: tuple[list[W], list[dict[str, Any]]]) -> list[W]:
+            entries, writes = batch
             try:
                 self._transact(writes)
             except (AwsError, ConditionFailed) as error:
-                logger.warning(failure, extra={"entries": len(batch), "error": str(error)})
-                failed.extend(batch)
-        return failed
+                logger.warning(failure, extra={"entries": len(entries), "error": str(error)})
+                return entries
+            return []
+
+        if len(batches) <= 1:
+            return [entry for batch in batches for entry in write(batch)]
+        with ThreadPoolExecutor(max_workers=min(CONCURRENT_TRANSACTIONS, len(batches))) as pool:
+            return [entry for failed in pool.map(write, batches) for entry in failed]
 
     def _transact(self, writes: list[dict[str, Any]]) -> None:
         try:
