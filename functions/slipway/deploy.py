@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -370,10 +371,12 @@ class Deployer:
 
     def _roll_out(self, push: Push, selected: list[tuple[Rule, Target]]) -> list[Outcome]:
         services = self._describe_services([t for _, t in selected])
-        taskdefs = self._describe_task_definitions(
-            {s.task_definition for s in services.values() if isinstance(s, Service)}
-        )
-        states = self._states(services)
+        with ThreadPoolExecutor(max_workers=1) as background:  # the claims are read while ECS is
+            reading = background.submit(self._states, services)
+            taskdefs = self._describe_task_definitions(
+                {s.task_definition for s in services.values() if isinstance(s, Service)}
+            )
+            states = reading.result()
 
         outcomes: dict[int, Outcome] = {}
         ready: list[tuple[int, Ready]] = []
@@ -446,7 +449,16 @@ class Deployer:
 
     def _report(self, push: Push, report: PushReport) -> None:
         now = self._clock()
-        publishable = [o for o in report.outcomes if not o.retryable and not o.quiet]
+        messages = [notification(push, o, now) for o in report.outcomes if not o.retryable and not o.quiet]
+        with ThreadPoolExecutor(max_workers=1) as background:  # publish while the outcomes are logged
+            publishing = background.submit(self._notifier.publish, messages)
+            self._log(report)
+            report.notification_failures = publishing.result()
+        if report.notification_failures:
+            logger.error("notifications not published", extra={"failures": report.notification_failures})
+            self._count("NotificationFailures", len(report.notification_failures))
+
+    def _log(self, report: PushReport) -> None:
         for outcome in report.outcomes:
             extra = {"status": outcome.status.value, "rule": outcome.rule, "reason": outcome.reason}
             extra["target"] = outcome.target.key if outcome.target else None
@@ -459,10 +471,6 @@ class Deployer:
         self._count("TargetsDeployed", report.count(Status.DEPLOYING))
         self._count("TargetsSkipped", report.count(Status.SKIPPED))
         self._count("TargetsErrored", report.count(Status.ERROR))
-        report.notification_failures = self._notifier.publish([notification(push, o, now) for o in publishable])
-        if report.notification_failures:
-            logger.error("notifications not published", extra={"failures": report.notification_failures})
-            self._count("NotificationFailures", len(report.notification_failures))
 
 
 @dataclass(frozen=True)

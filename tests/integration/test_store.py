@@ -125,3 +125,20 @@ def test_store_put_rollout_access_denied_is_an_aws_error_not_a_conflict(world: W
         store.put_rollout(rollout(), state("prod/web", status="DEPLOYING"), expected_generation=None)
 
     assert (raised.value.operation, raised.value.code) == ("TransactWriteItems", "AccessDeniedException")
+
+
+def test_store_put_states_writes_its_transactions_concurrently_and_returns_only_a_failed_one(
+    store: DynamoStore,
+) -> None:
+    # GIVEN 250 claims (three transactions of up to 100), one of which is stale
+    stale_key = "c0/svc-150"
+    store.put_state(state(stale_key, generation=7, rollout_id="r-other"), None)
+    writes = [(state(f"c{i % 3}/svc-{i}", rollout_id=f"r-{i}"), None) for i in range(250)]
+
+    failed = store.put_states(writes)
+
+    # THEN only the transaction holding the stale claim (services 100-199) is returned, none of it written
+    assert sorted(s.key for s, _ in failed) == sorted(f"c{i % 3}/svc-{i}" for i in range(100, 200))
+    written = store.get_states(f"c{i % 3}/svc-{i}" for i in range(250))
+    assert sorted(written) == sorted({*(f"c{i % 3}/svc-{i}" for i in (*range(100), *range(200, 250))), stale_key})
+    assert written[stale_key].rollout_id == "r-other"
