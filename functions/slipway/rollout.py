@@ -448,18 +448,18 @@ class TargetRollout:
         writes ``state`` so that the retry reuses its revision.
         """
         assert state.task_definition is not None
-        stored = stored or state
+        written = stored or state
         try:
             updated = self._ecs.update_service(service.cluster_arn, service.name, state.task_definition, config)
         except AwsError as error:
             if not error.retryable:
-                self.release(stored, previous)
-            elif stored is not state:
+                self.release(written, previous)
+            elif stored is not None:
                 self._keep(state, stored.generation)
             raise
         deployment = next((d for d in updated.deployments if d.task_definition == state.task_definition), None)
         record = deploying(push, rule, target, updated, state, deployment.id if deployment else None, containers)
-        record = replace(record, expected_generation=stored.generation)
+        record = replace(record, expected_generation=written.generation)
         if previous is not None and previous.status == "DEPLOYING" and previous.rollout_id != state.rollout_id:
             record = replace(record, outcome=replace(record.outcome, supersedes=previous.rollout_id))
         return record
