@@ -1,7 +1,8 @@
 """The moto server the benchmarks run against, in its own process, counting every AWS call it answers.
 
 ``python -m bench.server`` is that process: it installs the bridges over moto's gaps
-(``bench.bridge.install``, which patches moto, so it must run where moto serves),
+(``sandbox.bridge.install_ecs_deployments``, which patches moto, so it must run where
+moto serves),
 starts a ``ThreadedMotoServer`` on a free port of 127.0.0.1 behind ``CallMeter``,
 prints its endpoint on one line and serves until its stdin closes (the benchmark
 exited or died) or it gets SIGTERM. ``MotoServer`` starts and drives it from the
@@ -312,12 +313,12 @@ def main() -> None:
     """Serve moto behind ``CallMeter`` until stdin closes or SIGTERM; the endpoint is the first line out."""
     from moto.server import ThreadedMotoServer
 
-    from bench import bridge
+    from sandbox import bridge
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    # The sandbox's bridges (ECS deployments, capacity provider strategies, atomic DynamoDB
-    # item operations) and the bench's (TransactWriteItems, RegisterTaskDefinition).
-    bridge.install()
+    # The sandbox's bridges: ECS deployments, capacity provider strategies, serial
+    # revision numbers; atomic DynamoDB item operations and transactions without table copies.
+    bridge.install_ecs_deployments()
     server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
     server.start()
     wsgi = server._server  # the werkzeug server: its app is what every request reaches

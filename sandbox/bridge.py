@@ -12,6 +12,16 @@
   makes it create a PRIMARY deployment for a new task definition (the old one turns
   ACTIVE), as ECS does; ``settle`` and friends move deployments the way ECS would
   after the events the tracking tests send.
+- moto's ``TransactWriteItems`` snapshots every table it touches with ``copy.deepcopy``
+  (once per item of the transaction) to roll back on failure, so it slows as the table
+  fills, and a copy taken while another thread writes fails with HTTP 500 "dictionary
+  changed size during iteration". DynamoDB's cost does not grow with the table, and a
+  failed transaction undoes only its own items: ``install_atomic_dynamodb`` keeps moto's
+  checks and writes, under the item lock, and undoes only the items it touched.
+- moto's ``RegisterTaskDefinition`` numbers a family's next revision from its last one
+  without a lock: two registrations of one family at once can both get revision N+1,
+  the second overwriting the first. ECS numbers them N+1 and N+2:
+  ``install_ecs_deployments`` serialises registrations.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moto.core.utils import utcnow
+from moto.dynamodb import models as dynamodb_models
 from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.moto_api._internal import mock_random
@@ -29,6 +40,8 @@ from moto.moto_api._internal import mock_random
 _installed = threading.Lock()
 _original_update_service = ecs_models.EC2ContainerServiceBackend.update_service
 _original_create_service = ecs_responses.EC2ContainerServiceResponse.create_service
+_original_register_task_definition = ecs_models.EC2ContainerServiceBackend.register_task_definition
+_registrations = threading.Lock()
 
 
 def _new_deployment_id() -> str:
@@ -91,8 +104,66 @@ def _create_service(self: Any) -> Any:
     return result
 
 
+def _register_task_definition(self: Any, *args: Any, **kwargs: Any) -> Any:
+    with _registrations:
+        return _original_register_task_definition(self, *args, **kwargs)
+
+
 _dynamodb_lock = threading.RLock()
 _ATOMIC = ("get_item", "put_item", "update_item", "delete_item", "transact_write_items", "query")
+_original_transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
+
+
+class _NoTableCopy:
+    """Stands in for the ``copy`` module inside moto's DynamoDB models: no table snapshots."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if isinstance(value, dynamodb_models.Table):
+            return value  # moto "restores" the same object; _transact_write_items undoes the items
+        return self._real.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _item_key(backend: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any] | None:
+    if op_type != "Put":
+        return dict(op.get("Key") or {}) or None
+    table = backend.tables.get(op.get("TableName"))
+    if table is None:
+        return None
+    item = op.get("Item") or {}
+    key = {table.hash_key_attr: item.get(table.hash_key_attr)}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = item.get(table.range_key_attr)
+    return key
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto's TransactWriteItems, undoing only its own items when it fails (under the item lock)."""
+    with _dynamodb_lock:
+        before: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+        for entry in transact_items:
+            op_type, op = next(iter(entry.items()))
+            key = _item_key(self, op_type, op)
+            table_name = op.get("TableName")
+            if key is None or table_name not in self.tables:
+                continue
+            current = self.get_item(table_name, key)
+            before.append((table_name, key, current.to_json()["Attributes"] if current else None))
+        try:
+            _original_transact_write_items(self, transact_items)
+        except Exception:
+            for table_name, key, attributes in reversed(before):
+                if attributes is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attributes)
+            raise
 
 
 def _atomic(method: Any) -> Any:
@@ -110,19 +181,25 @@ def install_atomic_dynamodb() -> None:
     moto checks a ConditionExpression and writes in two steps without a lock, so two
     threads can both pass the same condition; DynamoDB never lets that happen.
     """
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name in _ATOMIC:
-        method = getattr(DynamoDBBackend, name)
-        if not hasattr(method, "__wrapped__"):
-            setattr(DynamoDBBackend, name, _atomic(method))
+    backend = dynamodb_models.DynamoDBBackend
+    with _installed:
+        if not isinstance(dynamodb_models.copy, _NoTableCopy):
+            dynamodb_models.copy = _NoTableCopy(dynamodb_models.copy)  # type: ignore[assignment]
+        if backend.transact_write_items is _original_transact_write_items:
+            backend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+        for name in _ATOMIC:
+            method = getattr(backend, name)
+            if not hasattr(method, "__wrapped__"):
+                setattr(backend, name, _atomic(method))
 
 
 def install_ecs_deployments() -> None:
     """Make moto's ECS services deploy as ECS does, and its DynamoDB atomic (idempotent)."""
     install_atomic_dynamodb()
     with _installed:
-        ecs_models.EC2ContainerServiceBackend.update_service = _update_service  # type: ignore[method-assign]
+        backend = ecs_models.EC2ContainerServiceBackend
+        backend.update_service = _update_service  # type: ignore[method-assign]
+        backend.register_task_definition = _register_task_definition  # type: ignore[method-assign]
         ecs_responses.EC2ContainerServiceResponse.create_service = _create_service  # type: ignore[method-assign]
 
 
