@@ -193,3 +193,33 @@ def test_push_rollout_records_go_in_groups_as_services_finish() -> None:
     assert sorted(r.key for r in store.rollouts) == sorted(f"prod/svc-{n}" for n in range(40))
     assert store.calls["TransactWriteItems"] == 1 + 3  # 40 records: 14 + 14 + 12 (in finishing order)
     assert ecs.count("RegisterTaskDefinition") == ecs.count("UpdateService") == 40
+
+
+@pytest.mark.parametrize("before", [None, "SUCCEEDED"], ids=["first-rollout", "after-an-earlier-one"])
+def test_push_rollout_update_refused_gives_that_claim_back(world: World, before: str | None) -> None:
+    # GIVEN the services have no state yet, or one of an earlier rollout (generation 4)
+    earlier = {key: make_state(key, generation=4, status=before) for key in SERVICES} if before else {}
+    world.store.states.update(earlier)
+    # ... and UpdateService is refused (not retryable) for one of the three services
+    world.ecs.fail("UpdateService", "AccessDeniedException")
+
+    report = world.deploy()
+
+    # THEN that target fails with the code, its claim is given back (the earlier state is
+    # restored one generation past the claim), and the others deploy
+    (failed,) = [o for o in report.outcomes if o.status is Status.ERROR]
+    assert (failed.error_code, failed.retryable) == ("AccessDeniedException", False)
+    assert failed.target is not None
+    restored = world.store.states.get(failed.target.key)
+    if before is None:
+        assert restored is None
+    else:
+        assert restored is not None
+        assert (restored.status, restored.rollout_id, restored.generation) == (
+            before,
+            earlier[failed.target.key].rollout_id,
+            6,
+        )
+    assert sorted(k for k, s in world.store.states.items() if s.status == "DEPLOYING") == sorted(
+        k for k in SERVICES if k != failed.target.key
+    )
