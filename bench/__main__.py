@@ -14,7 +14,7 @@ SECTIONS = ("fanout", "whatif", "parameters", "coldstart", "memory", "burst")
 REPEATS, REPEAT_UP_TO = 3, 10  # small fan-outs take milliseconds: the median of 3 runs counts
 # The size a target is judged on: Slipway and the raw loop run this many times each, in
 # turn (so a slow spell of the machine falls on both), and the medians count.
-JUDGED_SIZE, JUDGED_REPEATS = 100, 5
+JUDGED_SIZE, JUDGED_REPEATS = 100, 7
 FIRST_INVOCATION_RUNS = 3
 
 # The what-if runs' model of AWS round trips, in seconds per request by service. These are
