@@ -2,8 +2,9 @@
 
 Run ``python -m bench`` (or ``make bench``); ``python -m bench --quick`` for a smaller run.
 Everything runs against a moto server on 127.0.0.1 in a process of its own
-(``bench.server``), with the sandbox's bridges over moto's gaps installed there: as with AWS, the server's work does not share an interpreter (and a
-GIL) with the clients it answers.
+(``bench.server``), with the sandbox's bridges over moto's gaps installed there: as
+with AWS, the server's work does not share an interpreter (and a GIL) with the clients
+it answers.
 
 The benchmarks measure this working tree's ``functions/``, whatever the venv has
 installed: like Lambda's ``/var/task``, ``functions/`` goes first on ``sys.path`` here

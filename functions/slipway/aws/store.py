@@ -211,8 +211,9 @@ class DynamoStore:
     def _transact_batches(self, entries: Iterable[tuple[W, list[dict[str, Any]]]], failure: str) -> list[W]:
         """Write each entry's items, as many entries to a transaction as its 100 items allow.
 
-        The transactions are independent and go concurrently. A transaction is all or nothing: the entries of every one that did not go through
-        are returned (and logged), none of them written.
+        The transactions are independent and go concurrently. A transaction is all or
+        nothing: the entries of every one that did not go through are returned (and
+        logged), none of them written.
         """
         batches: list[tuple[list[W], list[dict[str, Any]]]] = []
         for entry, items in entries:
