@@ -312,7 +312,7 @@ class TargetRollout:
                 logger.info("lost the claim on a service, re-planning", extra={"service": service.key})
                 service, taskdef = self._reread(target, service, taskdef)
                 continue
-            return self._apply(push, rule, target, service, decision, claim, state)
+            return self.write(self.deploy(push, rule, target, service, decision, claim, state))
         return Outcome(
             Status.ERROR,
             f"service {service.key} stayed busy with other rollouts; the push will be retried",
@@ -339,7 +339,7 @@ class TargetRollout:
             except ConditionFailed:
                 raise AwsError("Claim", "ServiceBusy", f"service {service.key} changed hands; try again") from None
             config = deployment_configuration(service, rule)
-            return self._update(push, rule, target, service, claim, config, state, ())
+            return self.write(self.update(push, rule, target, service, claim, config, state, ()))
         except AwsError as error:
             return error_outcome(rule, target, service, error)
 
@@ -374,19 +374,6 @@ class TargetRollout:
     def _reread(self, target: Target, service: Service, taskdef: TaskDefinition) -> tuple[Service, TaskDefinition]:
         return self._refresh(target) if self._refresh else (service, taskdef)
 
-    def _apply(
-        self,
-        push: Push,
-        rule: Rule,
-        target: Target,
-        service: Service,
-        decision: Plan,
-        claim: ServiceState,
-        previous: ServiceState | None,
-    ) -> Outcome:
-        record = self.deploy(push, rule, target, service, decision, claim, previous)
-        return self.write(record)
-
     def deploy(
         self,
         push: Push,
@@ -414,20 +401,6 @@ class TargetRollout:
             decision.containers,
             stored=claim,
         )
-
-    def _update(
-        self,
-        push: Push,
-        rule: Rule,
-        target: Target,
-        service: Service,
-        state: ServiceState,
-        config: dict[str, Any],
-        previous: ServiceState | None,
-        containers: tuple[str, ...],
-    ) -> Outcome:
-        record = self.update(push, rule, target, service, state, config, previous, containers)
-        return self.write(record)
 
     def update(
         self,
@@ -458,8 +431,8 @@ class TargetRollout:
                 self._keep(state, stored.generation)
             raise
         deployment = next((d for d in updated.deployments if d.task_definition == state.task_definition), None)
-        record = deploying(push, rule, target, updated, state, deployment.id if deployment else None, containers)
-        record = replace(record, expected_generation=written.generation)
+        deployment_id = deployment.id if deployment else None
+        record = deploying(push, rule, target, updated, state, deployment_id, containers, replaces=written)
         if previous is not None and previous.status == "DEPLOYING" and previous.rollout_id != state.rollout_id:
             record = replace(record, outcome=replace(record.outcome, supersedes=previous.rollout_id))
         return record
@@ -493,24 +466,19 @@ class TargetRollout:
         if state.status == "PENDING":
             if taskdef.tag(TAG_PREFIX + "rollout-id") == state.rollout_id:
                 # UpdateService went through but the attempt ended before its record.
-                registered = state.advance(status="REGISTERED", task_definition=service.task_definition)
-                primary = service.primary()
-                containers = _containers(taskdef, target, push)
-                record = deploying(push, rule, target, service, registered, primary.id if primary else None, containers)
-                return self.write(replace(record, expected_generation=state.generation))
+                running = state.advance(status="REGISTERED", task_definition=service.task_definition)
+                return self._record_running(push, rule, target, service, taskdef, running, replaces=state)
             decision = plan(push, rule, target, service, taskdef, None)
             if isinstance(decision, Outcome):
                 self.release(state, None)
                 return decision
-            return self._apply(push, rule, target, service, decision, state, None)
+            return self.write(self.deploy(push, rule, target, service, decision, state, None))
         if state.status == "REGISTERED":
-            containers = _containers(taskdef, target, push)
             if service.task_definition == state.task_definition:
-                primary = service.primary()
-                deployment_id = primary.id if primary else None
-                return self.write(deploying(push, rule, target, service, state, deployment_id, containers))
+                return self._record_running(push, rule, target, service, taskdef, state, replaces=state)
             config = deployment_configuration(service, rule)
-            return self._update(push, rule, target, service, state, config, None, containers)
+            containers = _containers(taskdef, target, push)
+            return self.write(self.update(push, rule, target, service, state, config, None, containers))
         # DEPLOYING: the earlier attempt may not have published; say it (again). A later
         # status was reported by the tracker already, so stay quiet.
         return Outcome(
@@ -526,6 +494,22 @@ class TargetRollout:
             deployment_id=state.deployment_id,
             rollout_id=state.rollout_id,
         )
+
+    def _record_running(
+        self,
+        push: Push,
+        rule: Rule,
+        target: Target,
+        service: Service,
+        taskdef: TaskDefinition,
+        state: ServiceState,
+        replaces: ServiceState,
+    ) -> Outcome:
+        """Record a rollout whose revision the service already runs (an earlier attempt's UpdateService)."""
+        primary = service.primary()
+        deployment_id = primary.id if primary else None
+        containers = _containers(taskdef, target, push)
+        return self.write(deploying(push, rule, target, service, state, deployment_id, containers, replaces=replaces))
 
     def release(self, claim: ServiceState, previous: ServiceState | None) -> None:
         """Give the service back after a rollout that cannot go on."""
@@ -564,8 +548,12 @@ def deploying(
     state: ServiceState,
     deployment_id: str | None,
     containers: tuple[str, ...],
+    replaces: ServiceState,
 ) -> Record:
-    """The DEPLOYING outcome of a claimed rollout, its history (stamped with the claim's time) and state."""
+    """The DEPLOYING outcome of a claimed rollout, its history (stamped with the claim's time) and state.
+
+    ``replaces`` is the service's state as stored, which the DEPLOYING state is written over.
+    """
     assert state.task_definition is not None
     outcome = Outcome(
         Status.DEPLOYING,
@@ -582,7 +570,8 @@ def deploying(
         expects_rollback=expects_rollback(rule),
     )
     history = to_rollout(push, outcome, state.claimed_at)
-    return Record(outcome, history, state.advance(status="DEPLOYING", deployment_id=deployment_id), state.generation)
+    deploying_state = state.advance(status="DEPLOYING", deployment_id=deployment_id)
+    return Record(outcome, history, deploying_state, replaces.generation)
 
 
 def error_outcome(
