@@ -12,13 +12,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from slipway.errors import AwsError
-from slipway.fanout import PushRollout, Ready, parallel_map
+from slipway.fanout import PushRollout, Ready
 from slipway.gates import PASS, WAVE, Verdict
 from slipway.model import Hold, Push, Service, ServiceState, Status, TaskDefinition
 from slipway.notifications import Notification
 from slipway.ports import Ecs, Notifier, RuleSource, ServiceLookup, Store
 from slipway.rollout import Outcome, TargetRollout, error_outcome, plan, rollout_id
 from slipway.rules import Rule, RuleInvalid, Target
+from slipway.workers import parallel_map
 
 logger = Logger(child=True)
 

@@ -12,11 +12,10 @@ held up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TypeVar
 
 from aws_lambda_powertools import Logger
 
@@ -25,22 +24,12 @@ from slipway.model import Push, Service, ServiceState, TaskDefinition
 from slipway.ports import Store
 from slipway.rollout import Outcome, Plan, Record, TargetRollout, error_outcome, plan
 from slipway.rules import Rule, Target
+from slipway.workers import parallel_map
 
 logger = Logger(child=True)
-T = TypeVar("T")
-R = TypeVar("R")
 
 RECORDS_PER_TRANSACTION = 14  # a record is at most 7 items, a transaction at most 100
 RECORD_WRITERS = 4
-
-
-def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
-    """``fn`` over ``items`` on up to ``workers`` threads, results in order."""
-    items = list(items)
-    if len(items) <= 1 or workers <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(fn, items))
 
 
 @dataclass(frozen=True)

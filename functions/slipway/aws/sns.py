@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
 from slipway.aws.clients import call, client
 from slipway.errors import AwsError
 from slipway.notifications import Notification
+from slipway.workers import parallel_map
 
 BATCH = 10  # PublishBatch takes at most 10 entries.
 CONCURRENT_BATCHES = 8
@@ -25,10 +25,8 @@ class SnsNotifier:
     def publish(self, messages: Sequence[Notification]) -> list[str]:
         """Publish every message, the batches concurrently; one line per message not accepted."""
         starts = range(0, len(messages), BATCH)
-        if len(starts) <= 1:
-            return [line for start in starts for line in self._publish(messages, start)]
-        with ThreadPoolExecutor(max_workers=min(CONCURRENT_BATCHES, len(starts))) as pool:
-            return [line for lines in pool.map(partial(self._publish, messages), starts) for line in lines]
+        batches = parallel_map(partial(self._publish, messages), starts, CONCURRENT_BATCHES)
+        return [line for lines in batches for line in lines]
 
     def _publish(self, messages: Sequence[Notification], start: int) -> list[str]:
         chunk = messages[start : start + BATCH]

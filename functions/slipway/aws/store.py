@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from slipway.aws.clients import call, client
 from slipway.errors import AwsError, ConditionFailed
 from slipway.model import DigestRecord, Hold, Rollout, ServiceState
+from slipway.workers import parallel_map
 
 logger = Logger(child=True)
 W = TypeVar("W")  # one entry of a batch of transactions
@@ -185,10 +185,7 @@ class DynamoStore:
         condition ``put_state`` sets: ConditionFailed (and nothing written) when another
         writer changed it.
         """
-        writes = self._rollout_writes(rollout)
-        if state is not None:
-            writes.append({"Put": self._state_put(state, expected_generation)})
-        self._transact(writes)
+        self._transact(self._record_writes(rollout, state, expected_generation))
 
     def put_rollouts(
         self, records: Sequence[tuple[Rollout, ServiceState, int]]
@@ -198,14 +195,7 @@ class DynamoStore:
         Returns the records of every transaction that did not go through, none of them written.
         """
         return self._transact_batches(
-            (
-                (
-                    (rollout, state, generation),
-                    [*self._rollout_writes(rollout), {"Put": self._state_put(state, generation)}],
-                )
-                for rollout, state, generation in records
-            ),
-            "rollout transaction not written",
+            ((record, self._record_writes(*record)) for record in records), "rollout transaction not written"
         )
 
     def _transact_batches(self, entries: Iterable[tuple[W, list[dict[str, Any]]]], failure: str) -> list[W]:
@@ -231,10 +221,7 @@ class DynamoStore:
                 return entries
             return []
 
-        if len(batches) <= 1:
-            return [entry for batch in batches for entry in write(batch)]
-        with ThreadPoolExecutor(max_workers=min(CONCURRENT_TRANSACTIONS, len(batches))) as pool:
-            return [entry for failed in pool.map(write, batches) for entry in failed]
+        return [entry for failed in parallel_map(write, batches, CONCURRENT_TRANSACTIONS) for entry in failed]
 
     def _transact(self, writes: list[dict[str, Any]]) -> None:
         try:
@@ -243,6 +230,15 @@ class DynamoStore:
             if error.code == "TransactionCanceledException" and "ConditionalCheckFailed" in error.reasons:
                 raise ConditionFailed(str(error)) from error
             raise
+
+    def _record_writes(
+        self, rollout: Rollout, state: ServiceState | None, expected_generation: int | None
+    ) -> list[dict[str, Any]]:
+        """A rollout's history items, and with ``state`` the conditional Put of the service's state."""
+        writes = self._rollout_writes(rollout)
+        if state is not None:
+            writes.append({"Put": self._state_put(state, expected_generation)})
+        return writes
 
     def _rollout_writes(self, rollout: Rollout) -> list[dict[str, Any]]:
         """The items of a rollout's history: the record, its lookups, its in-flight markers."""
