@@ -144,6 +144,16 @@ def pair(world: World) -> World:
     return world
 
 
+def assert_pair_deployed_once(pair: World, event: dict[str, Any]) -> None:
+    """Both services run the pushed digest, each with one new revision, both DEPLOYING."""
+    digest = event["detail"]["image-digest"]
+    assert pair.images("prod", "web")["app"].endswith(digest)
+    assert pair.images("prod", "api")["app"].endswith(digest)
+    assert len(registered_revisions(pair, "web")) == 2
+    assert len(registered_revisions(pair, "api")) == 2
+    assert sorted(statuses(pair)) == ["DEPLOYING", "DEPLOYING"]
+
+
 @pytest.mark.parametrize("times", [2, BEYOND_BUDGET], ids=["within-budget", "beyond-budget"])
 def test_faults_state_batch_read_throttled_still_deploys_each_service_once(
     pair: World, deploy, faults: Faults, no_backoff, times: int
@@ -158,12 +168,7 @@ def test_faults_state_batch_read_throttled_still_deploys_each_service_once(
     # THEN both services are on the digest, one new revision each, each reported once
     assert faults.calls["dynamodb.BatchGetItem"] == min(times + 1, BEYOND_BUDGET)
     assert faults.calls["dynamodb.GetItem"] == (2 if times >= BEYOND_BUDGET else 0)
-    digest = event["detail"]["image-digest"]
-    assert pair.images("prod", "web")["app"].endswith(digest)
-    assert pair.images("prod", "api")["app"].endswith(digest)
-    assert len(registered_revisions(pair, "web")) == 2
-    assert len(registered_revisions(pair, "api")) == 2
-    assert sorted(statuses(pair)) == ["DEPLOYING", "DEPLOYING"]
+    assert_pair_deployed_once(pair, event)
 
 
 def test_faults_state_batch_read_denied_falls_back_to_reading_each_claim(pair: World, deploy, faults: Faults) -> None:
@@ -175,9 +180,7 @@ def test_faults_state_batch_read_denied_falls_back_to_reading_each_claim(pair: W
     # THEN the denied batch read is not retried, each target reads its own claim, both deploy
     assert faults.calls["dynamodb.BatchGetItem"] == 1
     assert faults.calls["dynamodb.GetItem"] == 2
-    assert len(registered_revisions(pair, "web")) == 2
-    assert len(registered_revisions(pair, "api")) == 2
-    assert sorted(statuses(pair)) == ["DEPLOYING", "DEPLOYING"]
+    assert_pair_deployed_once(pair, event)
 
 
 @pytest.mark.parametrize("times", [2, BEYOND_BUDGET], ids=["within-budget", "beyond-budget"])
@@ -191,12 +194,7 @@ def test_faults_batched_claims_throttled_still_deploy_each_service_once(
     deploy(event)
 
     # THEN each service is claimed (together, or one by one after the batch gave up) and deployed once
-    digest = event["detail"]["image-digest"]
-    assert pair.images("prod", "web")["app"].endswith(digest)
-    assert pair.images("prod", "api")["app"].endswith(digest)
-    assert len(registered_revisions(pair, "web")) == 2
-    assert len(registered_revisions(pair, "api")) == 2
-    assert sorted(statuses(pair)) == ["DEPLOYING", "DEPLOYING"]
+    assert_pair_deployed_once(pair, event)
     from slipway.app import app
 
     for key in ("prod/web", "prod/api"):

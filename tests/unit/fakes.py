@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from slipway.deploy import Deployer, PushReport
 from slipway.errors import AwsError, ConditionFailed
 from slipway.model import Deployment, DigestRecord, Hold, Push, Rollout, Service, ServiceState, TaskDefinition
 from slipway.notifications import Notification
@@ -507,3 +508,38 @@ class FakeNotifier:
             return [f"{m.subject()}: InternalError: injected" for m in messages]
         self.published.extend(messages)
         return []
+
+
+class DeployerWorld:
+    """prod/web, prod/api (same task definition family) and staging/web, all on web:1.4.0, and a Deployer."""
+
+    def __init__(self) -> None:
+        self.ecs = FakeEcs()
+        self.rules = FakeRules()
+        self.store = FakeStore()
+        self.notifier = FakeNotifier()
+        self.metrics: list[tuple[str, int]] = []
+        self.web = self.ecs.add_task_definition()
+        self.ecs.add_service("prod", "web", self.web)
+        self.ecs.add_service("prod", "api", self.web)
+        self.ecs.add_service("staging", "web", self.web)
+
+    def deployer(self, **kwargs: Any) -> Deployer:
+        kwargs.setdefault("sleep", lambda seconds: None)
+        return Deployer(
+            self.ecs,
+            self.rules,
+            self.store,
+            self.notifier,
+            clock=lambda: NOW,
+            count=lambda name, value: self.metrics.append((name, value)),
+            **kwargs,
+        )
+
+    def deploy(self, tag: str | None = "1.5.0", image_digest: str = digest("b"), **kwargs: Any) -> PushReport:
+        return self.deployer(**kwargs).deploy(make_push(tag, image_digest))
+
+    def metric(self, name: str) -> int:
+        values = [v for n, v in self.metrics if n == name]
+        assert len(values) <= 1, f"{name} counted {len(values)} times"
+        return values[0] if values else 0

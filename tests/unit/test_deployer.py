@@ -4,67 +4,28 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from typing import Any
 
 import pytest
 
-from slipway.deploy import Deployer, PushReport
+from slipway.deploy import PushReport
 from slipway.model import Status
 from slipway.rollout import Outcome
 from tests.unit.fakes import (
-    NOW,
     REGISTRY,
-    FakeEcs,
-    FakeNotifier,
-    FakeRules,
-    FakeStore,
     app_container,
     cluster_arn,
     digest,
     fargate_body,
-    make_push,
     make_state,
     sidecar,
+)
+from tests.unit.fakes import (
+    DeployerWorld as World,
 )
 
 WEB = {"cluster": "prod", "service": "web"}
 API = {"cluster": "prod", "service": "api"}
 STAGING = {"cluster": "staging", "service": "web"}
-
-
-class World:
-    """prod/web, prod/api (same task definition family) and staging/web, all on web:1.4.0."""
-
-    def __init__(self) -> None:
-        self.ecs = FakeEcs()
-        self.rules = FakeRules()
-        self.store = FakeStore()
-        self.notifier = FakeNotifier()
-        self.metrics: list[tuple[str, int]] = []
-        self.web = self.ecs.add_task_definition()
-        self.ecs.add_service("prod", "web", self.web)
-        self.ecs.add_service("prod", "api", self.web)
-        self.ecs.add_service("staging", "web", self.web)
-
-    def deployer(self, **kwargs: Any) -> Deployer:
-        kwargs.setdefault("sleep", lambda seconds: None)
-        return Deployer(
-            self.ecs,
-            self.rules,
-            self.store,
-            self.notifier,
-            clock=lambda: NOW,
-            count=lambda name, value: self.metrics.append((name, value)),
-            **kwargs,
-        )
-
-    def deploy(self, tag: str | None = "1.5.0", image_digest: str = digest("b"), **kwargs: Any) -> PushReport:
-        return self.deployer(**kwargs).deploy(make_push(tag, image_digest))
-
-    def metric(self, name: str) -> int:
-        values = [v for n, v in self.metrics if n == name]
-        assert len(values) <= 1, f"{name} counted {len(values)} times"
-        return values[0] if values else 0
 
 
 @pytest.fixture

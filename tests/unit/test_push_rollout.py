@@ -9,31 +9,28 @@ import pytest
 
 from slipway.deploy import Deployer, PushReport
 from slipway.model import Status
-from tests.unit.fakes import NOW, FakeEcs, FakeNotifier, FakeRules, FakeStore, digest, make_push, make_state
+from tests.unit.fakes import (
+    NOW,
+    DeployerWorld,
+    FakeEcs,
+    FakeNotifier,
+    FakeRules,
+    FakeStore,
+    digest,
+    make_push,
+    make_state,
+)
 
 SERVICES = ("prod/web", "prod/api", "staging/web")
 TARGETS = [{"cluster": key.split("/")[0], "service": key.split("/")[1]} for key in SERVICES]
 
 
-class World:
-    """Three services on web:1.4.0 under one rule, and a Deployer over fakes."""
+class World(DeployerWorld):
+    """The three services under one rule."""
 
     def __init__(self) -> None:
-        self.ecs = FakeEcs()
-        self.rules = FakeRules()
-        self.store = FakeStore()
-        self.notifier = FakeNotifier()
-        revision = self.ecs.add_task_definition()
-        for key in SERVICES:
-            cluster, name = key.split("/")
-            self.ecs.add_service(cluster, name, revision)
+        super().__init__()
         self.rules.put("main", {"targets": TARGETS})
-
-    def deploy(self, event_id: str = "evt-1") -> PushReport:
-        deployer = Deployer(
-            self.ecs, self.rules, self.store, self.notifier, clock=lambda: NOW, sleep=lambda seconds: None
-        )
-        return deployer.deploy(make_push("1.5.0", digest("b"), event_id=event_id))
 
     def statuses(self, report: PushReport) -> dict[str, Status]:
         return {o.target.key: o.status for o in report.outcomes if o.target}
