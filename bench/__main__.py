@@ -230,6 +230,9 @@ def _fanout_notes(runs: list[dict[str, Any]]) -> None:
         if run["size"] > REPEAT_UP_TO and len(run.get("repeat_seconds", ())) > 1:
             seconds = " ".join(f"{s:.2f}" for s in run["repeat_seconds"])
             print(f"N={run['size']} {run['variant']}: {seconds} s in the order run, the median counts")
+            print(
+                f"N={run['size']} {run['variant']}: the server spent {run['server_cpu_seconds']:.2f} s of CPU on its calls (median run)"
+            )
         for note in run["notes"]:
             print(f"note ({run['variant']}, N={run['size']}): {note}")
 

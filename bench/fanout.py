@@ -35,6 +35,7 @@ class FanoutRun:
     calls: dict[str, int]  # AWS calls the server answered while they were rolled out
     moved: int  # measured services found on the pushed image afterwards
     setup_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0  # the server threads' CPU time on those calls (excludes HTTP handling)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -107,12 +108,15 @@ class Fanout:
         return run
 
     def _measure(self, variant: str, fleet: fleets.Fleet, measured: list[fleets.FleetService], work: Any) -> FanoutRun:
-        before = self.server.calls()
+        before, cpu_before = self.server.calls(), self.server.cpu()
         started = time.perf_counter()
         notes = work() or []
         seconds = time.perf_counter() - started
         calls = self.server.calls() - before
-        return FanoutRun(variant, len(fleet.services), len(measured), seconds, dict(calls), 0, notes=notes)
+        cpu = sum(self.server.cpu().values()) - sum(cpu_before.values())
+        return FanoutRun(
+            variant, len(fleet.services), len(measured), seconds, dict(calls), 0, notes=notes, server_cpu_seconds=cpu
+        )
 
     def _slipway(self, fleet: fleets.Fleet, digest: str) -> FanoutRun:
         warm = fleets.plan_fleet(WARM_UP_SERVICES, "warm", "warm-up")
