@@ -381,10 +381,14 @@ class FakeStore:
     def put_state(self, state: ServiceState, expected_generation: int | None) -> None:
         with self._lock:
             self._raise_fault("PutItem")
-            self._race()
-            self._check_generation(state, expected_generation)
-            self.states[state.key] = state
-            self.puts.append(state)
+            self._write_state(state, expected_generation)
+
+    def _write_state(self, state: ServiceState, expected_generation: int | None) -> None:
+        """put_state's conditional write, after any competitor lined up has written."""
+        self._race()
+        self._check_generation(state, expected_generation)
+        self.states[state.key] = state
+        self.puts.append(state)
 
     def _race(self) -> None:
         """The competitor, if one is lined up, writes just before this write."""
@@ -442,10 +446,7 @@ class FakeStore:
         with self._lock:
             self._raise_fault("TransactWriteItems")
             if state is not None:
-                self._race()
-                self._check_generation(state, expected_generation)
-                self.states[state.key] = state
-                self.puts.append(state)
+                self._write_state(state, expected_generation)
             self.rollouts = [r for r in self.rollouts if r.rollout_id != rollout.rollout_id] + [rollout]
 
     # -- gates and holds (same contract as DynamoStore) ---------------------------
