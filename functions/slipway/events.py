@@ -9,10 +9,20 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-# ECR repository names: lowercase letters, digits and ._-/ separators, up to 256.
-REPOSITORY = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-# Docker tag grammar: a word character then up to 127 of [A-Za-z0-9_.-].
-TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# ECR repository names exactly as ECR's API model has them (botocore's ecr 2015-09-21
+# service-2.json, shape RepositoryName): length 2 to 256 and the pattern
+# [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*, so components
+# are joined by ".", "_", "__" or any run of "-" ("team__svc", "my--app"), never "..".
+REPOSITORY_MIN, REPOSITORY_MAX = 2, 256
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+# Image tags as ECR allows them: its API model gives ImageTag a length of 1 to 300 and no
+# pattern (botocore's ecr service-2.json, shape ImageTag), and the service refuses other
+# characters with InvalidParameterException "must satisfy regular expression
+# '[a-zA-Z0-9-_.]+'". Docker's reference grammar is narrower (a word character first, at
+# most 128), so it would refuse tags ECR holds, such as ones pushed through PutImage.
+TAG_MAX = 300
+TAG = re.compile(rf"^[A-Za-z0-9_.-]{{1,{TAG_MAX}}}$")
 
 
 class EcrImageActionDetail(BaseModel):
@@ -22,7 +32,7 @@ class EcrImageActionDetail(BaseModel):
 
     action_type: str = Field(alias="action-type")
     result: str
-    repository_name: str = Field(alias="repository-name", max_length=256)
+    repository_name: str = Field(alias="repository-name", min_length=REPOSITORY_MIN, max_length=REPOSITORY_MAX)
     image_digest: str = Field(alias="image-digest")
     image_tag: str | None = Field(default=None, alias="image-tag")
     manifest_media_type: str | None = Field(default=None, alias="manifest-media-type")
@@ -31,14 +41,14 @@ class EcrImageActionDetail(BaseModel):
     @field_validator("repository_name")
     @classmethod
     def _repository(cls, value: str) -> str:
-        if not REPOSITORY.match(value):
+        if not REPOSITORY.fullmatch(value):
             raise ValueError(f"{value!r} is not an ECR repository name")
         return value
 
     @field_validator("image_digest")
     @classmethod
     def _digest(cls, value: str) -> str:
-        if not DIGEST.match(value):
+        if not DIGEST.fullmatch(value):
             raise ValueError(f"{value!r} is not a sha256 image digest (sha256: and 64 hex digits)")
         return value
 
@@ -47,7 +57,7 @@ class EcrImageActionDetail(BaseModel):
     def _tag(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not TAG.match(value):
+        if not TAG.fullmatch(value):
             raise ValueError(f"{value!r} is not a valid image tag")
         return value
 

@@ -178,7 +178,7 @@ class RuleSpec(_Strict):
     """The JSON value of a rule parameter. Unknown keys are errors, never ignored."""
 
     targets: Annotated[list[Target], Field(min_length=1)]
-    tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(min_length=1)] | None = None
+    tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=300)]], Field(min_length=1)] | None = None
     semver: str | None = None
     enabled: bool = True
     allow_downgrade: bool = False

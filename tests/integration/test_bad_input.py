@@ -46,8 +46,8 @@ BAD_ECR_PUSHES = [
     ("detail.repository-name", "Web/UPPER", "repository-name"),
     ("detail.repository-name", ["web"], "repository-name"),
     ("detail.image-tag", "bad tag!", "image-tag"),
-    ("detail.image-tag", "-leading-dash", "image-tag"),
-    ("detail.image-tag", "x" * 129, "image-tag"),
+    ("detail.image-tag", "tag:colon", "image-tag"),
+    ("detail.image-tag", "x" * 301, "image-tag"),
     ("detail.image-tag", 1.5, "image-tag"),
     ("time", "yesterday", "time"),
     ("detail", "not an object", "detail"),
@@ -144,7 +144,31 @@ def test_bad_input_nested_repository_name_with_slash_deploys(world: World, deplo
     assert note["message"]["status"] == "DEPLOYING" and note["message"]["repository"] == "team/payments-api"
 
 
-@pytest.mark.parametrize("tag", ["v1.2.3-rc.1.build-7", "release_2026.11.27", "UPPER.case-Tag_9"])
+@pytest.mark.parametrize("repository", ["team__svc", "my--app", "ab"])
+def test_bad_input_repository_names_ecr_allows_beyond_docker_separators_deploy(
+    world: World, deploy, repository: str
+) -> None:
+    # GIVEN a repository name ECR's model allows ("__" and runs of "-" join components).
+    # moto's CreateRepository still checks an older pattern, so the push is ECR's event
+    # alone: the deploy function never reads the repository itself.
+    world.cluster("prod")
+    td = world.task_definition("svc", [{"name": "app", "image": world.image_uri(repository, "1.0.0")}])
+    world.service("prod", "svc", td, launchType="EC2")
+    world.put_rule(repository, "prod", {"targets": [{"cluster": "prod", "service": "svc"}]})
+    digest = "sha256:" + "c" * 64
+
+    deploy(push(world, repository, "1.1.0", digest=digest))
+
+    [note] = world.notifications()
+    assert note["message"]["status"] == "DEPLOYING" and note["message"]["repository"] == repository
+    assert world.running_task_definition("prod", "svc")["containerDefinitions"][0]["image"] == world.image_uri(
+        repository, digest
+    )
+
+
+@pytest.mark.parametrize(
+    "tag", ["v1.2.3-rc.1.build-7", "release_2026.11.27", "UPPER.case-Tag_9", "-leading-dash", ".dot", "x" * 200]
+)
 def test_bad_input_tags_with_unusual_but_valid_characters_deploy(web: World, deploy, tag: str) -> None:
     deploy(push(web, "web", tag))
     [note] = web.notifications()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import string
 from typing import Any
 
+import botocore.session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -117,3 +119,72 @@ def test_fuzz_event_parses_to_a_push_or_a_precise_rejection(detail: Any, account
     assert DIGEST.match(push.digest) and REPOSITORY.match(push.repository)
     assert push.tag is None or TAG.match(push.tag)
     assert push.image == f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{push.repository}@{push.digest}"
+
+
+# -- names and tags against ECR's own API model ----------------------------------------------
+# The oracle is botocore's ECR service model, read at test time, so Slipway's REPOSITORY and
+# TAG cannot drift from what ECR declares. ImageTag has no pattern in the model; the
+# character class is the one ECR's service enforces ("must satisfy regular expression
+# '[a-zA-Z0-9-_.]+'").
+ECR_MODEL = botocore.session.get_session().get_service_model("ecr")
+REPOSITORY_SHAPE = ECR_MODEL.shape_for("RepositoryName").metadata
+TAG_SHAPE = ECR_MODEL.shape_for("ImageTag").metadata
+ECR_TAG_CHARACTERS = re.compile(r"[a-zA-Z0-9\-_.]+")
+
+
+def _accepted(detail_changes: dict[str, Any]) -> bool:
+    detail = {
+        "result": "SUCCESS",
+        "repository-name": "web",
+        "image-digest": "sha256:" + "a" * 64,
+        "action-type": "PUSH",
+        **detail_changes,
+    }
+    try:
+        EcrImageActionEvent.model_validate(ecr_event(detail))
+    except ValidationError:
+        return False
+    return True
+
+
+def _ecr_allows_repository(name: str) -> bool:
+    length_ok = REPOSITORY_SHAPE["min"] <= len(name) <= REPOSITORY_SHAPE["max"]
+    return length_ok and re.fullmatch(REPOSITORY_SHAPE["pattern"], name) is not None
+
+
+def _ecr_allows_tag(tag: str) -> bool:
+    return TAG_SHAPE["min"] <= len(tag) <= TAG_SHAPE["max"] and ECR_TAG_CHARACTERS.fullmatch(tag) is not None
+
+
+def runs_of(character: str, low: int, high: int) -> st.SearchStrategy[str]:
+    """One character repeated, for lengths either side of a limit."""
+    return st.integers(min_value=low, max_value=high).map(lambda n: character * n)
+
+
+repository_names = (
+    st.text(alphabet="ab0._-/A \n", max_size=14)
+    | st.from_regex(REPOSITORY_SHAPE["pattern"], fullmatch=True)
+    | runs_of("a", 250, 262)
+)
+image_tags = st.text(alphabet="aZ9._-/+: \n", min_size=1, max_size=14) | runs_of("v", 290, 310)
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=repository_names)
+def test_fuzz_repository_name_accepted_iff_ecr_model_allows_it(name: str) -> None:
+    assert _accepted({"repository-name": name}) is _ecr_allows_repository(name)
+
+
+@settings(max_examples=500, deadline=None)
+@given(tag=image_tags)
+def test_fuzz_image_tag_accepted_iff_ecr_allows_it(tag: str) -> None:
+    assert _accepted({"image-tag": tag}) is _ecr_allows_tag(tag)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.from_regex(REPOSITORY, fullmatch=True), tag=st.from_regex(TAG, fullmatch=True))
+def test_fuzz_slipway_grammar_is_within_ecr_model(name: str, tag: str) -> None:
+    # Every name and tag Slipway's own patterns generate is one ECR allows (the length
+    # bounds are checked beside the patterns, so only the pattern side is generated here).
+    assert re.fullmatch(REPOSITORY_SHAPE["pattern"], name)
+    assert _ecr_allows_tag(tag)

@@ -90,7 +90,29 @@ def test_push_from_event_docker_valid_tags_are_accepted(tag: str) -> None:
     assert accept(with_detail(image_tag=tag)).tag == tag
 
 
-@pytest.mark.parametrize("repository", ["web", "team/payments-api", "a/b/c/d", "my.repo_name-1", "0web"])
+# ECR's ImageTag is 1 to 300 characters of [a-zA-Z0-9-_.]: wider than Docker's grammar.
+@pytest.mark.parametrize("tag", ["a" * 129, "a" * 300, ".hidden", "-dash", "x", "sha256-" + "0" * 64 + ".sig"])
+def test_push_from_event_ecr_valid_tags_beyond_docker_grammar_are_accepted(tag: str) -> None:
+    assert accept(with_detail(image_tag=tag)).tag == tag
+
+
+@pytest.mark.parametrize(
+    "repository",
+    [
+        "web",
+        "team/payments-api",
+        "a/b/c/d",
+        "my.repo_name-1",
+        "0web",
+        "team__svc",
+        "my--app",
+        "a-----b",
+        "ab",
+        "a/b",
+        "a" * 256,
+        "/".join(["abc"] * 64),
+    ],
+)
 def test_push_from_event_ecr_valid_repository_names_are_accepted(repository: str) -> None:
     assert accept(with_detail(repository_name=repository)).repository == repository
 
@@ -126,6 +148,7 @@ def test_rejection_missing_detail_is_named() -> None:
         "sha512:" + "a" * 64,
         "a" * 64,
         "sha256:" + "g" * 64,
+        "sha256:" + "a" * 64 + "\n",
     ],
 )
 def test_rejection_digest_not_sha256_hex_is_explained(digest: str) -> None:
@@ -134,18 +157,56 @@ def test_rejection_digest_not_sha256_hex_is_explained(digest: str) -> None:
     assert f"detail.image-digest: {digest!r} is not a sha256 image digest" in reason
 
 
-@pytest.mark.parametrize("tag", ["bad tag", ".hidden", "-dash", "a" * 129, "v1.2.3+build", "tag/with/slash", "tág"])
+@pytest.mark.parametrize(
+    "tag", ["bad tag", "a" * 301, "v1.2.3+build", "tag/with/slash", "tág", "tag:colon", "tag@x", "a\nb", "1.4.2\n"]
+)
 def test_rejection_bad_tag_characters_are_explained(tag: str) -> None:
     reason = problem(with_detail(image_tag=tag))
 
     assert f"detail.image-tag: {tag!r} is not a valid image tag" in reason
 
 
-@pytest.mark.parametrize("repository", ["Web", "web/", "/web", "web//api", "web..api", "web_", "a" * 257])
+@pytest.mark.parametrize(
+    "repository",
+    [
+        "Web",
+        "web/",
+        "/web",
+        "web//api",
+        "web..api",
+        "web_",
+        "a" * 257,
+        "a",
+        "a/",
+        "a//b",
+        "a..b",
+        "-a",
+        "a___b",
+        "a_-b",
+        "a.-b",
+        "a-",
+        "_a",
+        "team/Web",
+        "a b",
+        "web\n",
+    ],
+)
 def test_rejection_bad_repository_name_is_explained(repository: str) -> None:
     reason = problem(with_detail(repository_name=repository))
 
     assert "detail.repository-name: " in reason
+
+
+def test_rejection_repository_name_of_one_character_names_the_minimum() -> None:
+    assert "detail.repository-name: String should have at least 2 characters" in problem(
+        with_detail(repository_name="a")
+    )
+
+
+def test_rejection_repository_name_off_pattern_is_explained() -> None:
+    reason = problem(with_detail(repository_name="a..b"))
+
+    assert "detail.repository-name: 'a..b' is not an ECR repository name" in reason
 
 
 def test_rejection_notice_keeps_what_the_event_says() -> None:

@@ -213,6 +213,13 @@ def test_parse_rule_same_service_twice_by_name_and_arn_is_invalid() -> None:
     assert problems_of(value) == ["targets: target prod/web is listed twice"]
 
 
+def test_parse_rule_tag_glob_as_long_as_an_ecr_tag_is_valid() -> None:
+    # ECR's ImageTag is up to 300 characters, so a glob naming one exactly must fit.
+    rule = parse({"targets": [WEB], "tags": ["x" * 300]})
+
+    assert rule.match("x" * 300).matched
+
+
 def test_parse_rule_same_service_name_in_two_clusters_is_valid() -> None:
     rule = parse({"targets": [WEB, {"cluster": "staging", "service": "web"}]})
 
@@ -225,7 +232,7 @@ def test_parse_rule_same_service_name_in_two_clusters_is_valid() -> None:
         ("tags", [], "tags"),
         ("tags", "v*", "tags"),
         ("tags", ["v*", ""], "tags[1]"),
-        ("tags", ["x" * 129], "tags[0]"),
+        ("tags", ["x" * 301], "tags[0]"),
         ("semver", ">=1.0.0 <2.0.0", "semver"),
         ("semver", "", "semver"),
         ("semver", 2, "semver"),
