@@ -218,17 +218,26 @@ def ecr_push_event(
     action: str = "PUSH",
     event_id: str | None = None,
     when: datetime | None = None,
+    manifest_media_type: str | None = "application/vnd.docker.distribution.manifest.v2+json",
+    artifact_media_type: str | None = None,
 ) -> dict[str, Any]:
-    """The ``ECR Image Action`` event ECR emits for a push (moto emits none)."""
+    """The ``ECR Image Action`` event ECR emits for a push (moto emits none).
+
+    The media types say what was pushed: an image by default, or, with others, an
+    artifact such as a signature or a Helm chart; None leaves the key out.
+    """
     detail: dict[str, Any] = {
         "result": result,
         "repository-name": repository,
         "image-digest": digest,
         "action-type": action,
-        "manifest-media-type": "application/vnd.docker.distribution.manifest.v2+json",
     }
+    if artifact_media_type is not None:
+        detail["artifact-media-type"] = artifact_media_type
     if tag is not None:
         detail["image-tag"] = tag
+    if manifest_media_type is not None:
+        detail["manifest-media-type"] = manifest_media_type
     return {
         "version": "0",
         "id": event_id or str(uuid.uuid4()),

@@ -7,17 +7,23 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from slipway.artifacts import artifact_kind
 from slipway.events import EcrImageActionEvent
 from slipway.model import Push
 from slipway.notifications import Notification
 
 
 class PushRejected(ValueError):
-    """An ECR event Slipway will not deploy; ``ignored`` events are not errors."""
+    """An ECR event Slipway will not deploy; ``ignored`` events are not errors.
 
-    def __init__(self, reason: str, *, ignored: bool = False) -> None:
+    ``artifact`` says what a push that is not a container image holds (a signature, an
+    SBOM, a Helm chart, ...); such pushes are ignored.
+    """
+
+    def __init__(self, reason: str, *, ignored: bool = False, artifact: str | None = None) -> None:
         self.reason = reason
         self.ignored = ignored
+        self.artifact = artifact
         super().__init__(reason)
 
 
@@ -27,6 +33,16 @@ def push_from_event(event: EcrImageActionEvent, own_account: str, own_region: st
     if detail.action_type != "PUSH" or detail.result != "SUCCESS":
         raise PushRejected(
             f"ECR {detail.action_type} with result {detail.result} is not a push to deploy", ignored=True
+        )
+    # Before the account check: an artifact is never deployed, so a replicated signature
+    # is no error to report.
+    artifact = artifact_kind(detail.manifest_media_type, detail.artifact_media_type, detail.image_tag)
+    if artifact:
+        label = f"{detail.repository_name}:{detail.image_tag}" if detail.image_tag else detail.repository_name
+        raise PushRejected(
+            f"{label} is a {artifact}, not a container image: Slipway deploys images only",
+            ignored=True,
+            artifact=artifact,
         )
     foreign = (own_account and event.account != own_account) or (own_region and event.region != own_region)
     if foreign and not allow_foreign:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from typing import Any
@@ -55,6 +56,43 @@ def push(world: World, repository: str, tag: str | None, digest: str | None = No
 
 def registered_revisions(world: World, family: str) -> list[str]:
     return world.ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def put_artifact(world: World, repository: str, tag: str, config_media_type: str) -> str:
+    """PutImage of an OCI manifest that carries ``config_media_type`` (a signature, an SBOM, a chart)."""
+    blob = hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": config_media_type, "size": 2, "digest": f"sha256:{blob}"},
+        "layers": [{"mediaType": "application/octet-stream", "size": 1, "digest": f"sha256:{blob[::-1]}"}],
+    }
+    response = world.ecr.put_image(
+        repositoryName=repository, imageManifest=json.dumps(manifest), imageManifestMediaType=OCI_MANIFEST, imageTag=tag
+    )
+    return str(response["image"]["imageId"]["imageDigest"])
+
+
+def artifact_push(world: World, name: str, repository: str, tag: str, digest: str) -> dict[str, Any]:
+    """A recorded artifact push from events/, for this repository, tag and digest, as the rule delivers it."""
+    event = load_event(name)
+    event["detail"].update({"repository-name": repository, "image-tag": tag, "image-digest": digest})
+    [delivered] = world.route(event)
+    return delivered
+
+
+def emitted_counts(out: str, name: str) -> list[float]:
+    """The values of one metric in the EMF blobs the handler printed, one per invocation that counted it."""
+    counts = []
+    for line in out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            value = json.loads(line).get(name)
+            if value is not None:
+                counts.extend(value if isinstance(value, list) else [value])
+    return counts
 
 
 @pytest.fixture
@@ -261,6 +299,56 @@ def test_deploy_push_without_tag_deploys_nothing_and_sends_nothing(web: World, d
     assert result["outcomes"] == []
     assert web.notifications() == []
     assert faults.count("ecs.") == 0
+
+
+def test_deploy_artifacts_beside_an_image_under_matching_tags_never_roll_out(
+    world: World, deploy, faults: Faults, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a rule whose tags match the image's tag and every artifact's
+    world.create_repository("web")
+    fargate_web(world)
+    world.put_rule("web", "prod", {"targets": [{"cluster": "prod", "service": "web"}], "tags": ["1.4.2*", "sha256-*"]})
+    before = registered_revisions(world, "web")
+    # AND the repository holds the image and, under matching tags, an SBOM pushed before it,
+    # then a cosign signature (an OCI image config, told apart by its tag), a Helm chart and a
+    # Notation signature, each pushed event as ECR reports it
+    image = world.push_image("web", "1.4.2")
+    signature_tag = f"sha256-{image.removeprefix('sha256:')}.sig"
+    sbom = put_artifact(world, "web", "1.4.2-sbom", "application/spdx+json")
+    signature = put_artifact(world, "web", signature_tag, "application/vnd.oci.image.config.v1+json")
+    chart = put_artifact(world, "web", "1.4.2-chart", "application/vnd.cncf.helm.config.v1+json")
+    notation = put_artifact(world, "web", "1.4.2-notation", "application/vnd.cncf.notary.signature")
+    events = [
+        artifact_push(world, "ecr-push-sbom.json", "web", "1.4.2-sbom", sbom),
+        push(world, "web", "1.4.2", digest=image),
+        artifact_push(world, "ecr-push-signature.json", "web", signature_tag, signature),
+        artifact_push(world, "ecr-push-helm-chart.json", "web", "1.4.2-chart", chart),
+        push(
+            world,
+            "web",
+            "1.4.2-notation",
+            digest=notation,
+            manifest_media_type=OCI_MANIFEST,
+            artifact_media_type="application/vnd.cncf.notary.signature",
+        ),
+    ]
+    capsys.readouterr()
+
+    # WHEN each push reaches the deploy function
+    results = [deploy(event) for event in events]
+
+    # THEN only the image rolls out: one new revision, pinned to the image's digest, one DEPLOYING
+    notes = [n["message"] for n in world.notifications()]
+    assert [(m["status"], m["tag"], m["digest"]) for m in notes] == [("DEPLOYING", "1.4.2", image)]
+    after = registered_revisions(world, "web")
+    assert len(after) == len(before) + 1
+    assert world.running_task_definition("prod", "web")["containerDefinitions"][0]["image"].endswith(f"@{image}")
+    assert faults.calls["ecs.RegisterTaskDefinition"] == 1 and faults.calls["ecs.UpdateService"] == 1
+    # AND every artifact is ignored with its reason, counted once, and sends nothing
+    ignored = [r for r in results if r.get("status") == "REJECTED"]
+    assert len(ignored) == 4 and all("not a container image" in r["reason"] for r in ignored)
+    assert "Helm chart" in results[3]["reason"] and "cosign signature" in results[2]["reason"]
+    assert emitted_counts(capsys.readouterr().out, "ArtifactsIgnored") == [1.0, 1.0, 1.0, 1.0]
 
 
 def test_deploy_tag_not_matching_any_rule_sends_nothing(web: World, deploy, faults: Faults) -> None:

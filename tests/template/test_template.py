@@ -24,16 +24,20 @@ from tests.template.conftest import REGION, ROOT, PatternMatcher, SamRunner
 EVENTS = ROOT / "events"
 SAMCONFIG = ROOT / "samconfig.toml"
 
-# What the deploy rule must deliver: every successful push, foreign ones included (the
-# function decides about other accounts and regions, so it can report them).
+# What the deploy rule must deliver: every successful push, foreign ones and artifacts
+# included (the function decides about other accounts, regions and non-image artifacts).
 DELIVERED = frozenset(
     {
         "ecr-push.json",
+        "ecr-push-aws-sample.json",
         "ecr-push-no-tag.json",
         "ecr-push-image-index.json",
         "ecr-push-nested-repository.json",
         "ecr-push-other-account.json",
         "ecr-push-other-region.json",
+        "ecr-push-signature.json",
+        "ecr-push-helm-chart.json",
+        "ecr-push-sbom.json",
     }
 )
 # What it must never wake the function for.

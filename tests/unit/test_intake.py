@@ -91,7 +91,7 @@ def test_push_from_event_docker_valid_tags_are_accepted(tag: str) -> None:
 
 
 # ECR's ImageTag is 1 to 300 characters of [a-zA-Z0-9-_.]: wider than Docker's grammar.
-@pytest.mark.parametrize("tag", ["a" * 129, "a" * 300, ".hidden", "-dash", "x", "sha256-" + "0" * 64 + ".sig"])
+@pytest.mark.parametrize("tag", ["a" * 129, "a" * 300, ".hidden", "-dash", "x", "a.b-c_D9"])
 def test_push_from_event_ecr_valid_tags_beyond_docker_grammar_are_accepted(tag: str) -> None:
     assert accept(with_detail(image_tag=tag)).tag == tag
 
@@ -268,6 +268,76 @@ def test_rejection_event_from_other_source_is_ignored() -> None:
     assert "'aws.s3'" in notice.reason
 
 
+# -- artifacts that are not container images ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("ecr-push-signature.json", "cosign signature (by cosign's tag convention)"),
+        ("ecr-push-helm-chart.json", "Helm chart (application/vnd.cncf.helm.config.v1+json)"),
+        ("ecr-push-sbom.json", "SPDX SBOM (application/spdx+json)"),
+    ],
+)
+def test_push_from_event_artifact_push_is_ignored_naming_what_it_is(name: str, kind: str) -> None:
+    event = load_event(name)
+
+    with pytest.raises(PushRejected) as raised:
+        accept(event)
+
+    assert raised.value.ignored is True
+    assert raised.value.artifact == kind
+    detail = event["detail"]
+    assert raised.value.reason == (
+        f"{detail['repository-name']}:{detail['image-tag']} is a {kind}, not a container image: "
+        "Slipway deploys images only"
+    )
+
+
+def test_push_from_event_untagged_artifact_is_ignored_naming_the_repository() -> None:
+    event = with_detail(image_tag=None, artifact_media_type="application/vnd.cncf.notary.signature")
+
+    with pytest.raises(PushRejected) as raised:
+        accept(event)
+
+    assert raised.value.reason.startswith("web is a Notary Project signature (")
+
+
+def test_push_from_event_artifact_from_another_account_is_ignored_not_an_error() -> None:
+    event = load_event("ecr-push-signature.json", account=OTHER_ACCOUNT)
+
+    with pytest.raises(PushRejected) as raised:
+        accept(event)
+
+    assert raised.value.ignored is True and raised.value.artifact
+
+
+@pytest.mark.parametrize(
+    ("manifest", "artifact"),
+    [
+        ("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json"),
+        ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json"),
+    ],
+)
+def test_push_from_event_image_with_image_config_media_type_is_a_push(manifest: str, artifact: str) -> None:
+    push = accept(with_detail(manifest_media_type=manifest, artifact_media_type=artifact))
+
+    assert (push.repository, push.tag) == ("web", "1.4.2")
+
+
+def test_push_from_event_aws_published_sample_is_read_as_published() -> None:
+    # GIVEN the "completed image push" sample of ECR's user guide, verbatim: its digest is a
+    # placeholder of 60 hex digits, where a real sha256 digest has 64
+    event = load_event("ecr-push-aws-sample.json")
+
+    assert "detail.image-digest" in problem(event)
+
+    # WHEN the placeholder is a real digest THEN it is a tagged push of an image
+    event["detail"]["image-digest"] = "sha256:" + "7f5b2640" * 8
+    push = accept(event, region="us-west-2")
+    assert (push.repository, push.tag, push.region) == ("my-repository-name", "latest", "us-west-2")
+
+
 # -- account and region ---------------------------------------------------------------------
 
 
@@ -344,6 +414,23 @@ def test_process_ignored_event_publishes_nothing(process: Callable[..., Any], na
     assert result["status"] == "REJECTED"
     assert deployer.pushes == []
     assert notifier.calls == 0
+
+
+@pytest.mark.parametrize("name", ["ecr-push-signature.json", "ecr-push-helm-chart.json", "ecr-push-sbom.json"])
+def test_process_artifact_push_is_counted_and_publishes_nothing(process: Callable[..., Any], name: str) -> None:
+    from slipway.telemetry import metrics
+
+    metrics.clear_metrics()
+    try:
+        result, notifier, deployer = process(load_event(name))
+
+        assert result["status"] == "REJECTED" and "not a container image" in result["reason"]
+        assert deployer.pushes == []
+        assert notifier.calls == 0
+        assert "ArtifactsIgnored" in metrics.metric_set
+        assert "InvalidEvents" not in metrics.metric_set
+    finally:
+        metrics.clear_metrics()
 
 
 def test_process_malformed_push_publishes_one_error(process: Callable[..., Any]) -> None:

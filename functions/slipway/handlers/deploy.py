@@ -44,7 +44,7 @@ def process(event: dict[str, Any], own_account: str, own_region: str) -> dict[st
         parsed = parse(event=event, model=EcrImageActionEvent)
         push = push_from_event(parsed, own_account, own_region, app().settings.allow_foreign_pushes)
     except (ValidationError, PushRejected) as problem:
-        count("InvalidEvents")
+        count("ArtifactsIgnored" if isinstance(problem, PushRejected) and problem.artifact else "InvalidEvents")
         notice = rejection_notice(event, problem)
         logger.error("event rejected", extra={"problem": notice.reason, "event_id": event.get("id")})
         if notice.status == "ERROR":
