@@ -2,7 +2,8 @@
 
 moto never progresses a deployment, so tracking tests and the demo script the
 service's life here: ``complete``, ``fail`` (with stopped tasks), ``roll_back``
-(the circuit breaker's rollback deployment) and ``replace`` (a manual UpdateService).
+(the circuit breaker's rollback deployment, whose reason names the deployment it rolls
+back to) and ``replace`` (a manual UpdateService).
 Each returns the ``ECS Deployment State Change`` events AWS would deliver, and the
 service afterwards looks as DescribeServices would show it.
 """
@@ -144,11 +145,18 @@ class Deployments:
     def roll_back(
         self, cluster: str, name: str, failed_id: str, *, by: str = "circuit breaker"
     ) -> tuple[dict[str, Any], str]:
-        """ECS starts a deployment back to the last completed revision; returns its IN_PROGRESS event and id."""
+        """ECS starts a deployment back to the last completed one; returns its IN_PROGRESS event and id.
+
+        As AWS documents it ("Amazon ECS service deployment state change events"), the
+        reason names the deployment the service rolls back to, not the failed one.
+        """
         service = self._service(cluster, name)
         failed = next(d for d in service.deployments if d["id"] == failed_id)
-        previous = next(d for d in service.deployments if d["id"] != failed_id)
+        others = [d for d in service.deployments if d["id"] != failed_id]
+        # moto's first deployment of a service has no rolloutState: it counts as completed.
+        previous = next((d for d in others if d.get("rolloutState", "COMPLETED") == "COMPLETED"), others[0])
         rollback_id = bridge._new_deployment_id()
+        reason = f"ECS deployment {by}: rolling back to deploymentId {previous['id']}."
         failed["status"] = "ACTIVE"
         previous["status"] = "ACTIVE"
         rollback = dict(previous)
@@ -156,13 +164,12 @@ class Deployments:
             id=rollback_id,
             status="PRIMARY",
             rolloutState="IN_PROGRESS",
-            rolloutStateReason=f"ECS deployment {by}: rolling back to deploymentId {failed_id}.",
+            rolloutStateReason=reason,
             createdAt=utcnow(),
             updatedAt=utcnow(),
         )
         service.deployments.insert(0, rollback)
         service.task_definition = rollback["taskDefinition"]
-        reason = f"ECS deployment {by}: rolling back to deploymentId {failed_id}."
         return self._event(service, rollback_id, "SERVICE_DEPLOYMENT_IN_PROGRESS", reason), rollback_id
 
     def stop_task(self, cluster: str, task_definition: str, deployment_id: str, stopped: StoppedTask) -> str:

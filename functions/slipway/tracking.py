@@ -5,10 +5,18 @@ A rollout Slipway started is ``DEPLOYING`` until ECS says how it ended:
 - ``SUCCEEDED``: COMPLETED for Slipway's deployment while the service's PRIMARY
   deployment runs the registered revision;
 - ``FAILED``: FAILED for Slipway's deployment, with ECS's reason;
-- ``ROLLED_BACK``: the circuit breaker (or deployment alarms) started a deployment
-  "rolling back to deploymentId <Slipway's>", and that deployment COMPLETED;
+- ``ROLLED_BACK``: the circuit breaker (or deployment alarms) started a rollback
+  deployment, and that deployment COMPLETED;
 - ``SUPERSEDED``: a newer rollout or a manual UpdateService replaced it first;
 - ``TIMED_OUT``: nothing terminal within the timeout (the sweep reports it).
+
+A rollback deployment announces itself with the reason "ECS deployment circuit breaker:
+rolling back to deploymentId ecs-svc/...", which names the deployment ECS rolls back
+*to*: the last one that completed, not the failed one (AWS's "Amazon ECS service
+deployment state change events"). The rollout it undoes is the service's current
+unfinished Slipway rollout (DEPLOYING, FAILED or TIMED_OUT) whose deployment is neither
+the rollback deployment nor the one rolled back to. When that deployment rolled back to
+belongs to an older Slipway rollout, the older rollout is left as it was.
 
 Each move is a conditional write from the statuses it may come from, so duplicate
 and out-of-order events can neither send a status twice nor move one backwards.
@@ -82,7 +90,7 @@ class DeploymentChange:
 
     @property
     def rolls_back(self) -> str | None:
-        """The deployment id this deployment rolls back to, if it is a rollback."""
+        """The deployment this one rolls the service back to (the last completed one), if it is a rollback."""
         match = ROLLBACK_REASON.search(self.reason.strip())
         return match.group("id") if match else None
 
@@ -189,18 +197,21 @@ class Tracker:
         return self._resend_pending(rollout)
 
     def _foreign(self, change: DeploymentChange) -> str | None:
-        target = change.rolls_back
+        back_to = change.rolls_back
         current = self._current_rollout(change.service_key)
-        if change.event_name == IN_PROGRESS and target:
-            rolled = self._rolled_back_rollout(target, current, change)
-            if rolled is not None:
-                self._store.link_deployment(change.deployment_id, rolled, "rollback")
-                logger.info("ECS is rolling a Slipway rollout back", extra={"rollout_id": rolled.rollout_id})
+        if change.event_name == IN_PROGRESS and back_to:
+            undone = self._rollout_undone(current, change.deployment_id, back_to)
+            if undone is not None:
+                self._store.link_deployment(change.deployment_id, undone, "rollback")
+                logger.info(
+                    "ECS is rolling a Slipway rollout back",
+                    extra={"rollout_id": undone.rollout_id, "rolling_back_to": back_to},
+                )
                 return None
         if current is None:
             logger.debug("deployment not started by Slipway", extra={"deployment_id": change.deployment_id})
             return None
-        if change.event_name == IN_PROGRESS and current.status == D and not target:
+        if change.event_name == IN_PROGRESS and current.status == D and not back_to:
             reason = f"replaced by deployment {change.deployment_id}, not started by Slipway"
             return self.move(current, SU, reason)
         if change.event_name == COMPLETED and current.status in AWAITING_ROLLBACK and current.expects_rollback:
@@ -208,19 +219,19 @@ class Tracker:
             return self._rolled_back(current, change)
         return None
 
-    def _rolled_back_rollout(self, named: str, current: Rollout | None, change: DeploymentChange) -> Rollout | None:
-        """The unfinished Slipway rollout a rollback deployment undoes.
+    @staticmethod
+    def _rollout_undone(current: Rollout | None, rollback_id: str, back_to: str) -> Rollout | None:
+        """The rollout a rollback deployment undoes: the service's current unfinished one.
 
-        The reason names Slipway's deployment; should it name the deployment rolled
-        back to instead, the service's unfinished rollout is the one undone.
+        ``back_to`` is the deployment the service returns to, which may be an older
+        Slipway rollout's; that rollout is not the one undone, and neither is one whose
+        deployment is the rollback itself.
         """
-        unfinished = frozenset({D, F, T})
-        found = self._store.rollout_by_deployment(named)
-        if found is not None and found[1] == "primary" and found[0].status in unfinished:
-            return found[0]
-        if current is not None and current.status in unfinished and current.deployment_id != change.deployment_id:
-            return current
-        return None
+        if current is None or current.status not in (D, F, T):
+            return None
+        if current.deployment_id in (rollback_id, back_to):
+            return None
+        return current
 
     def _current_rollout(self, key: str) -> Rollout | None:
         if not key:

@@ -15,6 +15,7 @@ from tests.integration.test_deploy import fargate_web, push
 
 SLIPWAY_ID = "ecs-svc/1111111111111111111"
 ROLLBACK_ID = "ecs-svc/2222222222222222222"
+ROLLED_BACK_TO_ID = "ecs-svc/4444444444444444444"  # the service's last completed deployment
 PULL_ERROR = StoppedTask(
     reason="CannotPullContainerError: pull image manifest has been retried 5 time(s): manifest unknown",
     stop_code="TaskFailedToStart",
@@ -23,16 +24,17 @@ PULL_ERROR = StoppedTask(
 
 
 @pytest.fixture
-def started(world: World, deploy) -> dict[str, Any]:
+def started(world: World, deploy, ecs_life: Deployments) -> dict[str, Any]:
     """A rollout of web:1.1.0 to prod/web that UpdateService accepted."""
     world.create_repository("web")
     original = fargate_web(world)
+    original_deployment = ecs_life.primary("prod", "web")["id"]
     world.put_rule("web", "prod", {"targets": [{"cluster": "prod", "service": "web"}]})
     event = push(world, "web", "1.1.0")
     deploy(event)
     [note] = world.notifications()
     assert note["message"]["status"] == "DEPLOYING"
-    return {**note["message"], "original": original}
+    return {**note["message"], "original": original, "original_deployment_id": original_deployment}
 
 
 def statuses(world: World) -> list[str]:
@@ -97,7 +99,11 @@ def test_track_recorded_circuit_breaker_sequence_ends_rolled_back(
     ecs_life.fail("prod", "web", started["deployment_id"], stopped=[PULL_ERROR])
     _, rollback_id = ecs_life.roll_back("prod", "web", started["deployment_id"])
     ecs_life.complete("prod", "web", rollback_id)
-    ids = {SLIPWAY_ID: started["deployment_id"], ROLLBACK_ID: rollback_id}
+    ids = {
+        SLIPWAY_ID: started["deployment_id"],
+        ROLLBACK_ID: rollback_id,
+        ROLLED_BACK_TO_ID: started["original_deployment_id"],
+    }
 
     for event in sequence("ecs-sequence-circuit-breaker-rollback.json", ids):
         track(event)
@@ -109,7 +115,11 @@ def test_track_alarm_rollback_sequence_ends_rolled_back(world: World, started, t
     ecs_life.fail("prod", "web", started["deployment_id"], reason="alarm web-5xx is in ALARM state")
     _, rollback_id = ecs_life.roll_back("prod", "web", started["deployment_id"], by="alarms")
     ecs_life.complete("prod", "web", rollback_id)
-    ids = {SLIPWAY_ID: started["deployment_id"], ROLLBACK_ID: rollback_id}
+    ids = {
+        SLIPWAY_ID: started["deployment_id"],
+        ROLLBACK_ID: rollback_id,
+        ROLLED_BACK_TO_ID: started["original_deployment_id"],
+    }
 
     for event in sequence("ecs-sequence-alarm-rollback.json", ids):
         track(event)
@@ -126,13 +136,141 @@ def test_track_rollback_events_out_of_order_never_move_backwards(
     ecs_life.fail("prod", "web", started["deployment_id"], stopped=[PULL_ERROR])
     _, rollback_id = ecs_life.roll_back("prod", "web", started["deployment_id"])
     ecs_life.complete("prod", "web", rollback_id)
-    ids = {SLIPWAY_ID: started["deployment_id"], ROLLBACK_ID: rollback_id}
+    ids = {
+        SLIPWAY_ID: started["deployment_id"],
+        ROLLBACK_ID: rollback_id,
+        ROLLED_BACK_TO_ID: started["original_deployment_id"],
+    }
 
     # rollback IN_PROGRESS, rollback COMPLETED, then the late FAILED and IN_PROGRESS
     for event in sequence("ecs-sequence-rollback-out-of-order.json", ids):
         track(event)
 
     assert statuses(world) == ["ROLLED_BACK"]
+
+
+def test_track_rollback_reason_names_the_deployment_rolled_back_to(started, ecs_life: Deployments) -> None:
+    # GIVEN ECS's circuit breaker fails Slipway's deployment
+    ecs_life.fail("prod", "web", started["deployment_id"])
+
+    # WHEN it starts the rollback
+    rollback_started, rollback_id = ecs_life.roll_back("prod", "web", started["deployment_id"])
+
+    # THEN the reason names the deployment the service goes back to (the one before Slipway's), as AWS documents it
+    detail = rollback_started["detail"]
+    assert detail["deploymentId"] == rollback_id
+    assert detail["reason"] == (
+        f"ECS deployment circuit breaker: rolling back to deploymentId {started['original_deployment_id']}."
+    )
+    assert started["deployment_id"] not in detail["reason"]
+
+
+def test_track_aws_documented_rollback_event_rolls_back_the_current_rollout(
+    world: World, started, track, ecs_life: Deployments
+) -> None:
+    # GIVEN the circuit breaker failed Slipway's deployment and ECS rolls the service back
+    failed = ecs_life.fail("prod", "web", started["deployment_id"], stopped=[PULL_ERROR])
+    _, rollback_id = ecs_life.roll_back("prod", "web", started["deployment_id"])
+    # AND ECS announces the rollback with AWS's own sample event, its placeholders filled in
+    text = (EVENTS / "ecs-deployment-rollback-started.json").read_text()
+    service_arn = world.describe_service("prod", "web")["serviceArn"]
+    text = text.replace("arn:aws:ecs:us-west-2:111122223333:service/default/servicetest", service_arn)
+    text = text.replace('"ecs-svc/123"', json.dumps(rollback_id))
+    text = text.replace("deploymentId deploymentID.", f"deploymentId {started['original_deployment_id']}.")
+    documented = {**json.loads(text), "account": world.account, "region": world.region}
+
+    # WHEN FAILED, the documented rollback start and the rollback's completion arrive
+    for event in (failed, documented, ecs_life.complete("prod", "web", rollback_id)):
+        track(event)
+
+    # THEN Slipway's rollout is FAILED, then ROLLED_BACK onto the revision it replaced
+    notes = [n["message"] for n in world.notifications()]
+    assert [m["status"] for m in notes] == ["FAILED", "ROLLED_BACK"]
+    assert {m["rollout_id"] for m in notes} == {started["rollout_id"]}
+    assert notes[1]["rolled_back_to"] == started["original"]
+
+
+def released_then_pushed(world: World, started, deploy, track, ecs_life: Deployments) -> dict[str, Any]:
+    """web:1.1.0 SUCCEEDED on prod/web, then web:1.2.0 DEPLOYING: the rollout a rollback would undo."""
+    track(ecs_life.complete("prod", "web", started["deployment_id"]))
+    assert statuses(world) == ["SUCCEEDED"]
+    deploy(push(world, "web", "1.2.0"))
+    [note] = world.notifications()
+    assert note["message"]["status"] == "DEPLOYING" and note["message"]["tag"] == "1.2.0"
+    return dict(note["message"])
+
+
+def history_statuses(key: str) -> dict[str, str]:
+    from slipway.app import app
+
+    return {r.rollout_id: r.status for r in app().store.history(key)}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("ecs-sequence-circuit-breaker-rollback.json", ["FAILED", "ROLLED_BACK"]),
+        ("ecs-sequence-alarm-rollback.json", ["FAILED", "ROLLED_BACK"]),
+        ("ecs-sequence-rollback-out-of-order.json", ["ROLLED_BACK"]),
+    ],
+)
+def test_track_rollback_to_an_older_slipway_rollout_rolls_back_only_the_current_one(
+    world: World, started, deploy, track, ecs_life: Deployments, name: str, expected: list[str]
+) -> None:
+    # GIVEN web:1.1.0 SUCCEEDED and web:1.2.0 is being rolled out
+    newer = released_then_pushed(world, started, deploy, track, ecs_life)
+    # AND 1.2.0 fails, and ECS rolls back to 1.1.0's deployment, which Slipway started
+    ecs_life.fail("prod", "web", newer["deployment_id"], stopped=[PULL_ERROR])
+    rollback_started, rollback_id = ecs_life.roll_back("prod", "web", newer["deployment_id"])
+    assert rollback_started["detail"]["reason"].endswith(f"rolling back to deploymentId {started['deployment_id']}.")
+    ecs_life.complete("prod", "web", rollback_id)
+    ids = {SLIPWAY_ID: newer["deployment_id"], ROLLBACK_ID: rollback_id, ROLLED_BACK_TO_ID: started["deployment_id"]}
+
+    # WHEN ECS's events arrive, in the recorded order
+    for event in sequence(name, ids):
+        track(event)
+
+    # THEN the current rollout, 1.2.0, is rolled back onto 1.1.0's revision, never SUCCEEDED
+    notes = [n["message"] for n in world.notifications()]
+    assert [m["status"] for m in notes] == expected
+    assert {m["rollout_id"] for m in notes} == {newer["rollout_id"]}
+    assert notes[-1]["rolled_back_to"] == started["task_definition"]
+    # AND the older rollout the service went back to is untouched
+    history = history_statuses("prod/web")
+    assert history[started["rollout_id"]] == "SUCCEEDED"
+    assert history[newer["rollout_id"]] == "ROLLED_BACK"
+
+
+def test_track_rollback_to_an_older_timed_out_rollout_leaves_it_timed_out(
+    world: World, started, deploy, track, sweep, clock, ecs_life: Deployments
+) -> None:
+    # GIVEN web:1.1.0 timed out in Slipway's eyes, then completed in ECS with its event lost
+    clock.advance(minutes=31)
+    sweep()
+    assert statuses(world) == ["TIMED_OUT"]
+    ecs_life.complete("prod", "web", started["deployment_id"])
+    # AND web:1.2.0 is rolled out, fails, and ECS rolls back to 1.1.0's (completed) deployment
+    deploy(push(world, "web", "1.2.0"))
+    [note] = world.notifications()
+    newer = note["message"]
+    assert newer["status"] == "DEPLOYING"
+    failed = ecs_life.fail("prod", "web", newer["deployment_id"])
+    rollback_started, rollback_id = ecs_life.roll_back("prod", "web", newer["deployment_id"])
+    assert rollback_started["detail"]["reason"].endswith(f"{started['deployment_id']}.")
+
+    # WHEN FAILED, the rollback's start and its completion arrive
+    for event in (failed, rollback_started, ecs_life.complete("prod", "web", rollback_id)):
+        track(event)
+
+    # THEN 1.2.0 goes FAILED then ROLLED_BACK, and 1.1.0, whose deployment ECS went back to, stays TIMED_OUT
+    notes = [n["message"] for n in world.notifications()]
+    assert [(m["status"], m["rollout_id"]) for m in notes] == [
+        ("FAILED", newer["rollout_id"]),
+        ("ROLLED_BACK", newer["rollout_id"]),
+    ]
+    history = history_statuses("prod/web")
+    assert history[started["rollout_id"]] == "TIMED_OUT"
+    assert history[newer["rollout_id"]] == "ROLLED_BACK"
 
 
 def test_track_duplicate_and_out_of_order_completion_succeeds_once(
