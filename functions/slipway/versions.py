@@ -7,6 +7,13 @@ tilde (``~1.4.2``: at least 1.4.2, below 1.5). Partial versions fill in zeros.
 A pre-release tag satisfies a range only when a clause of the range names a
 pre-release of the same ``major.minor.patch`` (the npm rule), so ``>=1.0.0``
 never picks up ``1.1.0-rc.1`` by accident.
+
+The ceiling a caret, a tilde or a partial version implies is below that ceiling's
+pre-releases too: ``^1.4`` is ``>=1.4.0,<2.0.0-0`` and ``1.4`` is ``>=1.4.0,<1.5.0-0``
+(as npm desugars them). Semver orders ``2.0.0-rc.1`` below ``2.0.0``, so a plain
+``<2.0.0`` would let ``^1.4,>=2.0.0-rc.0`` select ``2.0.0-rc.1``, a version outside
+``^1.4``; ``-0`` is the lowest pre-release there is. A full bound written out,
+``<2.0.0``, keeps its plain meaning.
 """
 
 from __future__ import annotations
@@ -35,10 +42,15 @@ def parse_version(tag: str) -> Version | None:
 
 @dataclass(frozen=True)
 class Comparator:
-    """One ``op version`` condition; a range is the conjunction of several."""
+    """One ``op version`` condition; a range is the conjunction of several.
+
+    ``implied`` marks a ceiling the range's syntax implies (``<2.0.0-0`` of ``^1.4``):
+    it names no pre-release a user asked for.
+    """
 
     op: str
     version: Version
+    implied: bool = False
 
     def holds(self, candidate: Version) -> bool:
         order = candidate.compare(self.version)
@@ -70,7 +82,7 @@ class VersionRange:
     def _names_prerelease_of(self, candidate: Version) -> bool:
         core = (candidate.major, candidate.minor, candidate.patch)
         return any(
-            c.version.prerelease and (c.version.major, c.version.minor, c.version.patch) == core
+            c.version.prerelease and not c.implied and (c.version.major, c.version.minor, c.version.patch) == core
             for c in self.comparators
         )
 
@@ -106,23 +118,31 @@ def _expand(op: str, version_text: str, clause: str) -> list[Comparator]:
 
 def _with_bounds(op: str, low: Version, _precision: int) -> list[Comparator]:
     if op == "^":
-        return [Comparator(">=", low), Comparator("<", _caret_ceiling(low, _precision))]
+        return [Comparator(">=", low), _below(_caret_ceiling(low, _precision))]
     if op == "~":
         ceiling = low.bump_major() if _precision == 1 else low.bump_minor()
-        return [Comparator(">=", low), Comparator("<", ceiling)]
+        return [Comparator(">=", low), _below(ceiling)]
     if op in ("=", "!=") and _precision < 3:
         # "=1.4" means any 1.4.x; "!=1.4" is rejected as ambiguous below.
         if op == "!=":
             raise RangeError(f"'!=' needs a full version, not {low.major}.{low.minor}")
         ceiling = low.bump_major() if _precision == 1 else low.bump_minor()
-        return [Comparator(">=", low), Comparator("<", ceiling)]
+        return [Comparator(">=", low), _below(ceiling)]
     if op == "<=" and _precision < 3:
         ceiling = low.bump_major() if _precision == 1 else low.bump_minor()
-        return [Comparator("<", ceiling)]
+        return [_below(ceiling)]
+    if op == "<" and _precision < 3:
+        # "<1.5" is below the whole 1.5 series, its pre-releases included.
+        return [_below(low)]
     if op == ">" and _precision < 3:
         floor = low.bump_major() if _precision == 1 else low.bump_minor()
         return [Comparator(">=", floor)]
     return [Comparator(op, low)]
+
+
+def _below(ceiling: Version) -> Comparator:
+    """``<ceiling-0``: below the ceiling and below every pre-release of it."""
+    return Comparator("<", ceiling.replace(prerelease="0", build=None), implied=True)
 
 
 def _caret_ceiling(low: Version, precision: int) -> Version:

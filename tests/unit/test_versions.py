@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from semver import Version
 
@@ -141,6 +141,47 @@ def test_parse_range_prerelease_follows_npm_rule(range_text: str, version: str, 
 
 
 @pytest.mark.parametrize(
+    ("range_text", "version", "expected"),
+    [
+        # the ceiling a partial version implies excludes the next series' pre-releases...
+        ("1.4,>=1.5.0-rc.0", "1.5.0-rc.1", False),
+        ("=1.4,>=1.5.0-rc.0", "1.5.0-rc.1", False),
+        ("<=1.4,>=1.5.0-rc.0", "1.5.0-rc.1", False),
+        ("<1.5,>=1.5.0-rc.0", "1.5.0-rc.1", False),
+        ("1,>=2.0.0-alpha", "2.0.0-alpha", False),
+        # ... as do the ceilings of caret and tilde, partial or full
+        ("^1.4,>=2.0.0-rc.0", "2.0.0-rc.1", False),
+        ("^1.4.2,>=2.0.0-rc.0", "2.0.0-rc.1", False),
+        ("^0.2.3,>=0.3.0-0", "0.3.0-0", False),
+        ("^0.0.3,>=0.0.4-rc.1", "0.0.4-rc.1", False),
+        ("~1.4.2,>=1.5.0-rc.0", "1.5.0-rc.1", False),
+        ("~1.4,>=1.5.0-0", "1.5.0-0", False),
+        ("~1,>=2.0.0-rc.0", "2.0.0-rc.1", False),
+        ("^1.2.3-beta.2,>=2.0.0-beta.1", "2.0.0-beta.2", False),
+        # a pre-release inside the range is still selected when a clause names it:
+        # 1.5.0-rc.1 is above 1.4.0 and below 2.0.0-0, so it is within ^1.4
+        ("^1.4,>=1.5.0-rc.0", "1.5.0-rc.1", True),
+        ("~1.4.2,>=1.4.3-rc.0", "1.4.3-rc.1", True),
+        ("1.4,>=1.4.3-rc.0", "1.4.3-rc.1", True),
+        ("<1.5,>=1.4.9-rc.0", "1.4.9-rc.1", True),
+        # releases are unchanged: the ceiling itself is still out, the one below still in
+        ("^1.4", "1.99.99", True),
+        ("<=1.4", "1.4.99", True),
+        ("<1.5", "1.4.99", True),
+        ("<1.5", "1.5.0", False),
+        # an explicit full bound keeps its plain meaning: 2.0.0-rc.1 < 2.0.0
+        (">=2.0.0-rc.0,<2.0.0", "2.0.0-rc.1", True),
+        (">=2.0.0-rc.0,<=2.0.0", "2.0.0-rc.1", True),
+        (">=1.5.0-rc.0,<1.5.0", "1.5.0-rc.1", True),
+    ],
+)
+def test_parse_range_implied_ceiling_excludes_prereleases_of_the_ceiling(
+    range_text: str, version: str, expected: bool
+) -> None:
+    assert contains(range_text, Version.parse(version)) is expected
+
+
+@pytest.mark.parametrize(
     ("range_text", "fragment"),
     [
         ("", "empty semver range"),
@@ -252,3 +293,79 @@ def test_parse_version_leading_v_spells_the_same_version(version: Version) -> No
 @given(op=st.sampled_from([">=", "<", "^", "~", "="]), bound=releases, candidate=releases)
 def test_parse_range_leading_v_in_range_means_the_same(op: str, bound: Version, candidate: Version) -> None:
     assert contains(f"{op}v{bound}", candidate) is contains(f"{op}{bound}", candidate)
+
+
+def partial(version: Version, precision: int) -> str:
+    """``version`` written with its first ``precision`` parts (``1``, ``1.4`` or ``1.4.2``)."""
+    return ".".join(str(p) for p in (version.major, version.minor, version.patch)[:precision])
+
+
+def implied_ceiling(op: str, bound: Version, precision: int) -> Version | None:
+    """The upper bound ``op`` and a bound of that precision imply, worked out from the README's table."""
+    major, minor, patch = bound.major, bound.minor, bound.patch
+    if op == "^":  # up to the next major; for 0.x the next minor; for 0.0.x the next patch
+        if major or precision == 1:
+            return Version(major + 1, 0, 0)
+        if minor or precision == 2:
+            return Version(0, minor + 1, 0)
+        return Version(0, 0, patch + 1)
+    if op == "~":  # up to the next minor (~1: the next major)
+        return Version(major + 1, 0, 0) if precision == 1 else Version(major, minor + 1, 0)
+    if op in ("=", "<=") and precision < 3:  # the whole series: 1.4 up to 1.5.0
+        return Version(major + 1, 0, 0) if precision == 1 else Version(major, minor + 1, 0)
+    if op == "<" and precision < 3:  # below the series: <1.5 up to 1.5.0
+        return Version(major, minor if precision == 2 else 0, 0)
+    return None  # a full bound written out: no ceiling is implied
+
+
+@PROPERTY
+@given(
+    op=st.sampled_from(["^", "~", "=", "<=", "<"]),
+    bound=releases,
+    precision=st.integers(min_value=1, max_value=3),
+    named=prerelease_ids,
+    candidate_id=prerelease_ids,
+)
+def test_implied_ceiling_never_admits_a_prerelease_of_the_ceiling_even_when_named(
+    op: str, bound: Version, precision: int, named: str, candidate_id: str
+) -> None:
+    # GIVEN a clause whose ceiling comes from its syntax, and another clause naming a pre-release of that ceiling
+    ceiling = implied_ceiling(op, bound, precision)
+    assume(ceiling is not None)
+    assert ceiling is not None
+    candidate = ceiling.replace(prerelease=candidate_id)
+    range_text = f"{op}{partial(bound, precision)},>={ceiling.replace(prerelease=named)}"
+
+    # THEN the ceiling's pre-releases are outside the range, as the ceiling itself is
+    assert contains(range_text, candidate) is False
+    assert contains(f"{op}{partial(bound, precision)}", ceiling) is False
+
+
+@PROPERTY
+@given(
+    op=st.sampled_from(["^", "~", "=", "<=", "<"]),
+    bound=releases,
+    precision=st.integers(min_value=1, max_value=3),
+    candidate=releases,
+)
+def test_implied_ceiling_selects_the_releases_below_it(
+    op: str, bound: Version, precision: int, candidate: Version
+) -> None:
+    ceiling = implied_ceiling(op, bound, precision)
+    assume(ceiling is not None)
+    assert ceiling is not None
+    floor = Version(bound.major, bound.minor if precision > 1 else 0, bound.patch if precision > 2 else 0)
+    above_floor = op == "<" or op == "<=" or candidate >= floor
+
+    assert contains(f"{op}{partial(bound, precision)}", candidate) is (above_floor and candidate < ceiling)
+
+
+@PROPERTY
+@given(core=releases, low=prerelease_ids, candidate_id=prerelease_ids)
+def test_explicit_full_upper_bound_admits_named_prereleases_below_it(
+    core: Version, low: str, candidate_id: str
+) -> None:
+    # GIVEN >=X.Y.Z-pre,<X.Y.Z written out: the pre-releases of X.Y.Z are below X.Y.Z
+    bound, candidate = core.replace(prerelease=low), core.replace(prerelease=candidate_id)
+
+    assert contains(f">={bound},<{core}", candidate) is (candidate >= bound)
