@@ -58,6 +58,7 @@ class Faults:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self._planned: dict[str, deque[Fault]] = defaultdict(deque)
+        self._always: dict[str, Fault] = {}
         self._lock = threading.Lock()
         self.sent_after: Counter[str] = Counter()
 
@@ -66,6 +67,21 @@ class Faults:
         with self._lock:
             self._planned[operation].extend([fault] * times)
         return self
+
+    def fail_always(self, operation: str, fault: Fault) -> Faults:
+        """Answer every call of ``service.Operation`` with ``fault`` until ``stop``."""
+        with self._lock:
+            self._always[operation] = fault
+        return self
+
+    def stop(self, operation: str | None = None) -> None:
+        """No more faults for ``operation`` (or for any)."""
+        with self._lock:
+            for planned in [self._planned, self._always]:
+                if operation is None:
+                    planned.clear()
+                else:
+                    planned.pop(operation, None)
 
     def count(self, prefix: str = "") -> int:
         return sum(n for op, n in self.calls.items() if op.startswith(prefix))
@@ -80,7 +96,7 @@ class Faults:
         with self._lock:
             self.calls[key] += 1
             planned = self._planned.get(key)
-            fault = planned.popleft() if planned else None
+            fault = planned.popleft() if planned else self._always.get(key)
         if fault is None:
             return None
         if fault.after_send:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,11 @@ REGION = "eu-west-1"
 
 @dataclass
 class LambdaContext:
-    """The parts of a Lambda context that Powertools and Slipway read."""
+    """The parts of a Lambda context that Powertools and Slipway read.
+
+    Its remaining time runs down from ``timeout_ms`` (the function's Timeout, 120 s in
+    template.yaml) from the moment it is made, as Lambda's does from the invocation's start.
+    """
 
     function_name: str = "slipway-deploy"
     memory_limit_in_mb: int = 512
@@ -33,9 +38,11 @@ class LambdaContext:
     function_version: str = "$LATEST"
     log_group_name: str = "/aws/lambda/slipway-deploy"
     log_stream_name: str = "sandbox"
+    timeout_ms: int = 120_000
+    started: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
-        return 120_000
+        return max(0, int(self.timeout_ms - (time.monotonic() - self.started) * 1000))
 
 
 @dataclass
@@ -49,6 +56,7 @@ class Stack:
     router_url: str
     rules_path: str
     rules_router_url: str = ""
+    work_queue_url: str = ""
 
     def environment(self) -> dict[str, str]:
         """The functions' SLIPWAY_* environment, as template.yaml's Globals sets it."""
@@ -60,6 +68,8 @@ class Stack:
             "SLIPWAY_DEPLOYMENT_TIMEOUT_MINUTES": tpl.parameter_default("DeploymentTimeoutMinutes"),
             "SLIPWAY_ALLOWED_CLUSTERS": tpl.parameter_default("AllowedClusters"),
             "SLIPWAY_ALLOW_FOREIGN_PUSHES": tpl.parameter_default("AllowForeignPushes"),
+            "SLIPWAY_WORK_QUEUE_URL": self.work_queue_url,
+            "SLIPWAY_ECS_QUOTAS": tpl.parameter_default("EcsApiQuotas"),
         }
         expected = {k for k in tpl.function_environment() if k.startswith("SLIPWAY_")}
         missing = expected - set(defaults)
@@ -99,6 +109,7 @@ class World:
         dead_letter_url = self.queue(f"{name}-dlq")
         router_url = self.queue(f"{name}-deploy-events")
         self.route_rule(f"{name}-ecr-push", tpl.event_pattern("DeployFunction", "EcrPush"), router_url)
+        work_queue_url = self.queue(f"{name}-work", **tpl.queue_attributes("WorkQueue", dead_letter_url, self))
         rules_router_url = self.queue(f"{name}-rule-events")
         self.route_rule(f"{name}-rule-changed", tpl.event_pattern("RuleCheckFunction", "RuleChanged"), rules_router_url)
         self.stack = Stack(
@@ -109,11 +120,12 @@ class World:
             router_url=router_url,
             rules_path=tpl.parameter_default("RulesPath"),
             rules_router_url=rules_router_url,
+            work_queue_url=work_queue_url,
         )
         return self.stack
 
-    def queue(self, name: str) -> str:
-        return str(self.sqs.create_queue(QueueName=name)["QueueUrl"])
+    def queue(self, name: str, **attributes: str) -> str:
+        return str(self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
 
     def queue_arn(self, url: str) -> str:
         return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])

@@ -81,3 +81,32 @@ def ttl_attribute() -> str:
 
 def function_environment() -> dict[str, Any]:
     return dict(template()["Globals"]["Function"]["Environment"]["Variables"])
+
+
+def queue_attributes(name: str, dead_letter_url: str, world: Any) -> dict[str, str]:
+    """CreateQueue attributes of a queue resource: its visibility timeout, retention and redrive policy."""
+    import json
+
+    props = resource(name)
+    attributes = {
+        "VisibilityTimeout": str(props.get("VisibilityTimeout", 30)),
+        "MessageRetentionPeriod": str(props.get("MessageRetentionPeriod", 345600)),
+    }
+    redrive = props.get("RedrivePolicy")
+    if redrive:
+        policy = {
+            "deadLetterTargetArn": world.queue_arn(dead_letter_url),
+            "maxReceiveCount": redrive["maxReceiveCount"],
+        }
+        attributes["RedrivePolicy"] = json.dumps(policy)
+    return attributes
+
+
+def function_timeout(name: str) -> int:
+    """A function's Timeout: its own, else the Globals'."""
+    own = resource(name).get("Timeout")
+    return int(own if own is not None else template()["Globals"]["Function"]["Timeout"])
+
+
+def max_receive_count(queue: str) -> int:
+    return int(resource(queue)["RedrivePolicy"]["maxReceiveCount"])

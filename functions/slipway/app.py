@@ -6,12 +6,28 @@ the first client exists; tests call ``reset()`` between cases.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import boto3
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from slipway.aws.calls import Caller
+    from slipway.aws.ecr import EcrRegistry
+    from slipway.aws.ecs import EcsAdapter
+    from slipway.aws.pacing import Pacer
+    from slipway.aws.sns import SnsNotifier
+    from slipway.aws.sqs import SqsWorkQueue
+    from slipway.aws.ssm import ParameterStoreRules
+    from slipway.aws.store import DynamoStore
+    from slipway.deploy import Deployer
+    from slipway.gates import Gatekeeper
+    from slipway.reconcile import Reconciler
     from slipway.settings import Settings
+    from slipway.tracking import Tracker
 
 
 class App:
@@ -19,18 +35,25 @@ class App:
 
     ``session`` is the boto3 session every client comes from: tests pass one with
     botocore event handlers registered, to count calls or inject faults. ``clock``
-    returns the current time (tests move it instead of sleeping).
+    returns the current time (tests move it instead of sleeping). The pacer is the
+    process's: in Lambda one invocation runs at a time, and the next one in the same
+    execution environment starts from what the last one left in the buckets.
     """
 
-    def __init__(self, config: Settings | None = None, session: Any = None, clock: Any = None) -> None:
+    def __init__(
+        self,
+        config: Settings | None = None,
+        session: boto3.session.Session | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         from slipway.settings import settings  # pydantic loads with the first invocation, not the import
 
         self.settings = config or settings()
         self.session = session
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
 
     @cached_property
-    def _session(self) -> Any:
+    def _session(self) -> boto3.session.Session:
         """One boto3 session for every client: botocore loads its endpoint data once."""
         if self.session is not None:
             return self.session
@@ -38,22 +61,39 @@ class App:
 
         return boto3.session.Session()
 
-    def client(self, service: str, validate: bool = True) -> Any:
+    def client(self, service: str, validate: bool = True, retries: dict[str, Any] | None = None) -> Any:
         from slipway.aws.clients import client
 
-        return client(service, session=self._session, pool=self.settings.max_concurrency + 4, validate=validate)
+        pool = self.settings.max_concurrency + 4
+        return client(service, session=self._session, pool=pool, validate=validate, retries=retries)
+
+    def caller(self, service: str, client: Any) -> Caller:
+        """The paced, deadline-bounded calls of one client."""
+        from slipway.aws.calls import Caller
+        from slipway.telemetry import count
+
+        return Caller(service, str(client.meta.region_name or ""), self.pacer, count=count)
 
     @cached_property
-    def ecs(self) -> Any:
+    def pacer(self) -> Pacer:
+        from slipway.aws.pacing import Pacer, ecs_quotas
+
+        return Pacer(ecs_quotas(self.settings.ecs_quotas))
+
+    @cached_property
+    def ecs(self) -> EcsAdapter:
         from slipway.aws.ecs import EcsAdapter
 
-        return EcsAdapter(self.client("ecs"))
+        ecs = self.client("ecs")
+        return EcsAdapter(ecs, self.pacer, self.caller("ecs", ecs))
 
     @cached_property
-    def rules(self) -> Any:
+    def rules(self) -> ParameterStoreRules:
         from slipway.aws.ssm import ParameterStoreRules
 
-        return ParameterStoreRules(self.settings.rules_path, self.settings.rules_cache_seconds, self.client("ssm"))
+        ssm = self.client("ssm")
+        settings = self.settings
+        return ParameterStoreRules(settings.rules_path, settings.rules_cache_seconds, ssm, self.caller("ssm", ssm))
 
     @cached_property
     def dynamodb(self) -> Any:
@@ -61,19 +101,38 @@ class App:
         return self.client("dynamodb", validate=False)
 
     @cached_property
-    def store(self) -> Any:
+    def store(self) -> DynamoStore:
         from slipway.aws.store import DynamoStore
 
-        return DynamoStore(self.settings.table_name, self.settings.history_retention_days, self.dynamodb)
+        retention = self.settings.history_retention_days
+        return DynamoStore(self.settings.table_name, retention, self.dynamodb, self.caller("dynamodb", self.dynamodb))
 
     @cached_property
-    def notifier(self) -> Any:
+    def notifier(self) -> SnsNotifier:
         from slipway.aws.sns import SnsNotifier
 
-        return SnsNotifier(self.settings.topic_arn, self.client("sns"))
+        sns = self.client("sns")
+        return SnsNotifier(self.settings.topic_arn, sns, self.caller("sns", sns))
 
     @cached_property
-    def deployer(self) -> Any:
+    def queue(self) -> SqsWorkQueue | None:
+        """The work queue continuations go to; None without one (handed-on work is then retried)."""
+        from slipway.aws.sqs import SqsWorkQueue
+
+        if not self.settings.work_queue_url:
+            return None
+        sqs = self.client("sqs")
+        return SqsWorkQueue(self.settings.work_queue_url, sqs, self.caller("sqs", sqs))
+
+    @cached_property
+    def registry(self) -> EcrRegistry:
+        from slipway.aws.ecr import EcrRegistry
+
+        ecr = self.client("ecr")
+        return EcrRegistry(ecr, self.caller("ecr", ecr))
+
+    @cached_property
+    def deployer(self) -> Deployer:
         from slipway.deploy import Deployer
         from slipway.telemetry import count
 
@@ -82,6 +141,7 @@ class App:
             self.rules,
             self.store,
             self.notifier,
+            queue=self.queue,
             max_concurrency=self.settings.max_concurrency,
             allowed_clusters=self.settings.allowed_clusters,
             count=count,
@@ -91,28 +151,41 @@ class App:
         )
 
     @cached_property
-    def gates(self) -> Any:
+    def reconciler(self) -> Reconciler:
+        from datetime import timedelta
+
+        from slipway.reconcile import Reconciler
+        from slipway.telemetry import count
+
+        lookback = timedelta(minutes=self.settings.reconcile_lookback_minutes)
+        return Reconciler(self.rules, self.registry, self.store, self.deployer, self.clock, lookback, count)
+
+    @cached_property
+    def gates(self) -> Gatekeeper:
         from slipway.gates import Gatekeeper
 
         return Gatekeeper(self.store, self.clock)
 
     @cached_property
-    def tracker(self) -> Any:
+    def tracker(self) -> Tracker:
         from slipway.telemetry import count
         from slipway.tracking import Tracker
 
         return Tracker(self.ecs, self.store, self.notifier, clock=self.clock, count=count)
 
     @cached_property
-    def idempotency(self) -> Any:
+    def idempotency(self) -> DynamoDBPersistenceLayer:
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+        from slipway.aws.calls import RetryingClient
+
+        # Powertools calls this client itself: the proxy gives its calls the same retries as the rest.
         return DynamoDBPersistenceLayer(
             table_name=self.settings.table_name,
             key_attr="pk",
             sort_key_attr="sk",
             static_pk_value="idempotency#deploy",
-            boto3_client=self.dynamodb,
+            boto3_client=RetryingClient(self.dynamodb, self.caller("dynamodb", self.dynamodb)),  # type: ignore[arg-type]
         )
 
 

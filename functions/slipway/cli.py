@@ -54,21 +54,27 @@ class Context:
         return self._app
 
     def _stack_outputs(self) -> dict[str, str]:
-        from slipway.aws.clients import call, client
+        from slipway.aws.calls import Caller
+        from slipway.aws.clients import client
 
-        response = call(
-            "DescribeStacks", client("cloudformation", self.session()).describe_stacks, StackName=self.stack
-        )
+        cloudformation = client("cloudformation", self.session())
+        call = Caller("cloudformation", str(cloudformation.meta.region_name or ""))
+        response = call("DescribeStacks", cloudformation.describe_stacks, StackName=self.stack)
         outputs = {o["OutputKey"]: o["OutputValue"] for o in response["Stacks"][0].get("Outputs", [])}
-        names = {"TableName": "table_name", "TopicArn": "topic_arn", "RulesPath": "rules_path"}
+        names = {
+            "TableName": "table_name",
+            "TopicArn": "topic_arn",
+            "RulesPath": "rules_path",
+            "WorkQueueUrl": "work_queue_url",
+        }
         return {field: outputs[key] for key, field in names.items() if key in outputs}
 
     def caller(self) -> str | None:
-        from slipway.aws.clients import client
+        from slipway.aws.clients import STANDARD_RETRIES, client
         from slipway.errors import AwsError
 
         try:
-            return str(client("sts", self.session()).get_caller_identity()["Arn"])
+            return str(client("sts", self.session(), retries=STANDARD_RETRIES).get_caller_identity()["Arn"])
         except (AwsError, Exception):  # noqa: BLE001 - who ran it is informative, never required
             return None
 
@@ -404,13 +410,15 @@ def rules_delete(ctx: Context, ref: str, as_json: bool) -> None:
 
 
 def _digest_of(ctx: Context, repository: str, tag: str) -> str | None:
-    from slipway.aws.clients import call, client
+    from slipway.aws.calls import Caller
+    from slipway.aws.clients import client
     from slipway.errors import AwsError
 
+    ecr = client("ecr", ctx.session())
     try:
-        response = call(
+        response = Caller("ecr", str(ecr.meta.region_name or ""))(
             "DescribeImages",
-            client("ecr", ctx.session()).describe_images,
+            ecr.describe_images,
             repositoryName=repository,
             imageIds=[{"imageTag": tag}],
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-# Error codes AWS uses for conditions that a later attempt may not meet.
-RETRYABLE_CODES = frozenset(
+from typing import Any
+
+# Error codes AWS uses to say a request was over a rate limit.
+THROTTLING_CODES = frozenset(
     {
         "Throttling",
         "ThrottlingException",
@@ -14,6 +16,14 @@ RETRYABLE_CODES = frozenset(
         "RequestThrottled",
         "RequestThrottledException",
         "SlowDown",
+    }
+)
+# Slipway's own: a call not made (or not retried) because the invocation's time is up.
+OUT_OF_TIME = "OutOfTime"
+# Error codes AWS uses for conditions that a later attempt may not meet.
+RETRYABLE_CODES = THROTTLING_CODES | frozenset(
+    {
+        OUT_OF_TIME,
         "ServerException",
         "InternalError",
         "InternalFailure",
@@ -38,19 +48,31 @@ class AwsError(SlipwayError):
     """An AWS call that failed, with the AWS error code and message kept."""
 
     def __init__(
-        self, operation: str, code: str, message: str, *, status: int | None = None, reasons: tuple[str, ...] = ()
+        self,
+        operation: str,
+        code: str,
+        message: str,
+        *,
+        status: int | None = None,
+        reasons: tuple[str, ...] = (),
+        item: dict[str, Any] | None = None,
     ) -> None:
         self.operation = operation
         self.code = code
         self.message = message
         self.status = status
         self.reasons = reasons  # a cancelled transaction's reason per item ("None" where the item was fine)
+        self.item = item  # DynamoDB: the item a failed condition was checked against (when asked for)
         super().__init__(f"{operation}: {code}: {message}")
 
     @property
     def retryable(self) -> bool:
-        """True for throttling, 5xx and timeouts: a retry of the invocation may succeed."""
+        """True for throttling, 5xx, timeouts and time running out: a later attempt may succeed."""
         return self.code in RETRYABLE_CODES or (self.status is not None and self.status >= 500)
+
+    @property
+    def throttled(self) -> bool:
+        return self.code in THROTTLING_CODES
 
 
 class ConditionFailed(SlipwayError):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
+from slipway.ports import GateQueries
 from slipway.rules import WEEKDAYS, FreezeWindow, Rule
 
 FREEZE, PROMOTION, APPROVAL, WAVE = "freeze", "promotion", "approval", "wave"
@@ -69,17 +69,6 @@ def frozen_until(windows: list[FreezeWindow] | None, now: datetime) -> datetime 
         until = max(ends)
         moment = until
     return until
-
-
-class PromotionRecord(Protocol):
-    status: str
-    finished_at: datetime | None
-
-
-class GateQueries(Protocol):
-    def digest_rollouts(self, repository: str, digest: str, rule: str) -> list[PromotionRecord]: ...
-
-    def in_flight(self, repository: str, rule: str) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +26,7 @@ class Status(StrEnum):
 
 
 TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.ROLLED_BACK, Status.SUPERSEDED, Status.TIMED_OUT})
+RECONCILE = "reconcile"  # initiated_by of a push the reconcile found in ECR without its event
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,20 @@ class TaskDefinition:
     def tag(self, key: str) -> str | None:
         return next((v for k, v in self.tags if k == key), None)
 
+    @property
+    def registered_at(self) -> datetime | None:
+        """When the revision was registered (DescribeTaskDefinition's ``registeredAt``), if known."""
+        value = self.body.get("registeredAt")
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                return None
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return None
+
 
 @dataclass(frozen=True)
 class ServiceState:
@@ -143,6 +158,7 @@ class ServiceState:
     previous_task_definition: str | None = None
     task_definition: str | None = None
     deployment_id: str | None = None
+    notice: str | None = None  # a status whose notification is still to be sent (DEPLOYING)
 
     def advance(self, **changes: Any) -> ServiceState:
         return replace(self, generation=self.generation + 1, **changes)

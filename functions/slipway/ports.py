@@ -1,14 +1,26 @@
-"""What the domain needs from the outside world; adapters in ``slipway.aws`` provide it."""
+"""What the domain needs from the outside world; adapters in ``slipway.aws`` provide it.
+
+Every port the domain calls is here, so the seams are typed in one place: the adapters
+implement them, and the in-memory fakes of the unit tests implement the same ones.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slipway.errors import AwsError
-from slipway.model import Deployment, Service, ServiceState, TaskDefinition
+from slipway.model import DigestRecord, Hold, Push, Rollout, Service, ServiceState, TaskDefinition
 from slipway.rules import Rule, RuleInvalid
+
+if TYPE_CHECKING:
+    from slipway.attempt import Attempt
+    from slipway.handon import Continuation
+    from slipway.notifications import Notification
+    from slipway.pushes import PushMark, RuleLatest
+    from slipway.report import PushReport
 
 
 @dataclass
@@ -27,6 +39,21 @@ class RuleSet:
     invalid: list[RuleInvalid] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ImageRecord:
+    """One tagged image as ECR lists it (DescribeImages)."""
+
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+    pushed_at: datetime
+    manifest_media_type: str | None = None
+    artifact_media_type: str | None = None
+
+
+# -- AWS services ---------------------------------------------------------------------
+
+
 class Ecs(Protocol):
     def describe_services(self, cluster: str, names: Sequence[str]) -> ServiceLookup: ...
 
@@ -38,18 +65,67 @@ class Ecs(Protocol):
         self, cluster: str, service: str, task_definition: str, deployment_configuration: dict[str, Any]
     ) -> Service: ...
 
+    def describe_tasks(
+        self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3
+    ) -> list[dict[str, Any]]: ...
+
+    def forecast(self, operation: str, count: int) -> float:
+        """Seconds until ``count`` more ``operation`` calls could go, at the account's pace (0: now)."""
+        ...
+
+
+class Registry(Protocol):
+    def tagged_images(self, repository: str, since: datetime) -> list[ImageRecord]:
+        """The repository's tagged images pushed after ``since``, newest first."""
+        ...
+
 
 class RuleSource(Protocol):
     def load(self, repository: str) -> RuleSet: ...
 
-
-class Notifier(Protocol):
-    def publish(self, messages: Sequence[Any]) -> list[str]:
-        """Publish messages; return a description of each one that could not be sent."""
+    def repositories(self) -> list[str]:
+        """Every repository that has at least one rule."""
         ...
 
 
-class Store(Protocol):
+class Notifier(Protocol):
+    def publish(self, messages: Sequence[Notification]) -> list[str]:
+        """Publish messages; return a description of each one that could not be sent."""
+        ...
+
+    def publish_each(self, messages: Sequence[Notification]) -> list[str | None]:
+        """Publish messages; per message, None when it went out, else why not."""
+        ...
+
+
+class WorkQueue(Protocol):
+    def hand_on(self, continuations: Sequence[Continuation]) -> None:
+        """Keep the continuations durably for a later invocation (AwsError if they could not be kept)."""
+        ...
+
+
+class Superseder(Protocol):
+    def supersede(self, rollout_id: str, reason: str) -> str | None:
+        """Close a rollout a newer one replaced before it finished; the status sent, if any."""
+        ...
+
+
+class PushDeployer(Protocol):
+    def deploy(self, push: Push) -> PushReport:
+        """Roll a push out to every target of every rule it matches."""
+        ...
+
+
+class Rereader(Protocol):
+    def reread(self, attempt: Attempt) -> Attempt:
+        """The attempt with its service, task definition and state read again."""
+        ...
+
+
+# -- Slipway's table ------------------------------------------------------------------
+
+
+class ClaimStore(Protocol):
     def get_state(self, key: str) -> ServiceState | None: ...
 
     def get_states(self, keys: Iterable[str]) -> dict[str, ServiceState]:
@@ -69,8 +145,14 @@ class Store(Protocol):
 
     def delete_state(self, key: str, rollout_id: str) -> None: ...
 
+    def clear_notice(self, key: str, rollout_id: str) -> None:
+        """The state's pending notification went out (if the state is still that rollout's)."""
+        ...
+
+
+class RecordStore(Protocol):
     def put_rollout(
-        self, rollout: Any, state: ServiceState | None = None, expected_generation: int | None = None
+        self, rollout: Rollout, state: ServiceState | None = None, expected_generation: int | None = None
     ) -> None:
         """Write a rollout's history, and with ``state`` the service's state in the same transaction.
 
@@ -78,27 +160,91 @@ class Store(Protocol):
         """
         ...
 
-    def put_rollouts(self, records: Sequence[tuple[Any, ServiceState, int]]) -> list[tuple[Any, ServiceState, int]]:
+    def put_rollouts(
+        self, records: Sequence[tuple[Rollout, ServiceState, int]]
+    ) -> list[tuple[Rollout, ServiceState, int]]:
         """``put_rollout`` with a state for many rollouts, several to a transaction; returns those not written."""
         ...
 
-    # gates and holds
-    def digest_rollouts(self, repository: str, digest: str, rule: str) -> list[Any]: ...
+
+class PipelineStore(ClaimStore, RecordStore, Protocol):
+    """What the rollout pipeline writes: claims and records."""
+
+
+class RollbackStore(PipelineStore, Protocol):
+    def history(self, key: str, limit: int = 20) -> list[Rollout]:
+        """A service's rollouts, newest first."""
+        ...
+
+
+class GateQueries(Protocol):
+    def digest_rollouts(self, repository: str, digest: str, rule: str) -> list[DigestRecord]: ...
 
     def in_flight(self, repository: str, rule: str) -> int: ...
 
-    def put_hold(self, hold: Any) -> None: ...
 
-    def holds(self, repository: str | None = None) -> list[Any]: ...
+class HoldStore(Protocol):
+    def put_hold(self, hold: Hold) -> None: ...
 
-    def get_hold(self, hold_id: str) -> Any: ...
+    def holds(self, repository: str | None = None) -> list[Hold]: ...
 
-    def delete_hold(self, hold: Any) -> None: ...
+    def get_hold(self, hold_id: str) -> Hold | None: ...
 
-    # what pushes matched, for explain
-    def put_push(self, repository: str, record: dict[str, Any]) -> None: ...
+    def delete_hold(self, hold: Hold) -> None: ...
+
+
+class PushStore(Protocol):
+    def put_push(self, repository: str, record: dict[str, Any]) -> None:
+        """What a push matched and why (for ``slipway explain``)."""
+        ...
 
     def last_push(self, repository: str) -> dict[str, Any] | None: ...
 
+    def get_latest(self, repository: str, rule: str) -> RuleLatest | None:
+        """The newest push admitted under a rule."""
+        ...
 
-__all__ = ["Deployment", "Ecs", "Notifier", "RuleSet", "RuleSource", "ServiceLookup", "Store"]
+    def put_latest(self, latest: RuleLatest, replaces: RuleLatest | None) -> RuleLatest | None:
+        """Record the newest push of a rule over ``replaces`` (None: over nothing, or over itself).
+
+        Returns None when written; else the one stored, which is not ``replaces``.
+        """
+        ...
+
+    def put_mark(self, mark: PushMark, replaces: PushMark | None) -> PushMark | None:
+        """Record how a push was received over ``replaces`` (None: over nothing, or over itself).
+
+        Returns None when written; else the mark stored, which is not ``replaces``.
+        """
+        ...
+
+    def reconciled_until(self, repository: str) -> datetime | None: ...
+
+    def put_reconciled_until(self, repository: str, until: datetime) -> None: ...
+
+
+class Store(PipelineStore, GateQueries, HoldStore, PushStore, Protocol):
+    """Slipway's table, as the deploy function uses it."""
+
+
+__all__ = [
+    "ClaimStore",
+    "Ecs",
+    "GateQueries",
+    "HoldStore",
+    "ImageRecord",
+    "Notifier",
+    "PipelineStore",
+    "PushDeployer",
+    "PushStore",
+    "RecordStore",
+    "Registry",
+    "Rereader",
+    "RollbackStore",
+    "RuleSet",
+    "RuleSource",
+    "ServiceLookup",
+    "Store",
+    "Superseder",
+    "WorkQueue",
+]

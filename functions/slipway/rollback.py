@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
-from slipway.deploy import notification
-from slipway.errors import SlipwayError
+from slipway.attempt import Assignment, Attempt, Deploy
+from slipway.claims import Claims
+from slipway.errors import AwsError, ConditionFailed, SlipwayError
 from slipway.model import Push, Rollout, Service, Status, TaskDefinition
-from slipway.rollout import TAG_PREFIX, Outcome, TargetRollout, image_repository, image_tag
+from slipway.outcome import Outcome, error_outcome, notification
+from slipway.plan import TAG_PREFIX, deployment_configuration, image_repository, image_tag
+from slipway.ports import Ecs, Notifier, RollbackStore, Superseder
+from slipway.reading import TargetReader
+from slipway.recorder import write_record
+from slipway.records import Record
+from slipway.rollout import Roller
 from slipway.rules import Rule, RuleSpec, Target
 
 ROLLBACK_RULE = "rollback"
@@ -58,14 +65,14 @@ def choose_revision(service: Service, history: list[Rollout], to: str | None) ->
 
 
 class Rollback:
-    """Runs a rollback through the rollout path of the deploy function."""
+    """Runs a rollback through the claim and UpdateService path of every rollout."""
 
     def __init__(
         self,
-        ecs: Any,
-        store: Any,
-        notifier: Any,
-        tracker: Any = None,
+        ecs: Ecs,
+        store: RollbackStore,
+        notifier: Notifier,
+        tracker: Superseder | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._ecs = ecs
@@ -73,6 +80,8 @@ class Rollback:
         self._notifier = notifier
         self._tracker = tracker
         self._clock = clock
+        self._claims = Claims(store, TargetReader(ecs, store, workers=1), clock)
+        self._roller = Roller(ecs, self._claims)
 
     def run(self, key: str, to: str | None = None, initiated_by: str | None = None) -> Outcome:
         cluster, name = split_key(key)
@@ -92,15 +101,33 @@ class Rollback:
             f"slipway rollback by {initiated_by or 'unknown'}",
             RuleSpec(targets=[target], allow_downgrade=True),
         )
-        outcome = TargetRollout(self._ecs, self._store, clock=self._clock).run_revision(
-            push, rule, target, service, taskdef.arn
-        )
+        outcome = self._roll_back(Attempt(push, Assignment(rule, target), service, taskdef, None), taskdef.arn)
         failures = self._notifier.publish([notification(push, outcome, self._clock())])
         if outcome.supersedes and self._tracker is not None:
             self._tracker.supersede(outcome.supersedes, f"replaced by rollback {outcome.rollout_id}")
         if failures:
             raise RollbackRefused("rollback started but its notification failed: " + "; ".join(failures))
         return outcome
+
+    def _roll_back(self, attempt: Attempt, revision: str) -> Outcome:
+        """Claim the service for the revision (REGISTERED: nothing to register), update, record."""
+        try:
+            state = self._store.get_state(attempt.key)
+            if state is not None and self._claims.busy(state):
+                raise AwsError(
+                    "Claim", "ServiceBusy", f"service {attempt.key} is in the middle of rollout {state.rollout_id}"
+                )
+            attempt = replace(attempt, state=state)
+            claim = replace(attempt.claim(self._clock()), status="REGISTERED", task_definition=revision)
+            try:
+                self._store.put_state(claim, state.generation if state else None)
+            except ConditionFailed:
+                raise AwsError("Claim", "ServiceBusy", f"service {attempt.key} changed hands; try again") from None
+            config = deployment_configuration(attempt.service, attempt.rule)
+            result = self._roller.update(Deploy(attempt, claim, state, config, ()), revision)
+        except AwsError as error:
+            return error_outcome(attempt.rule, attempt.target, attempt.service, error)
+        return write_record(self._store, result) if isinstance(result, Record) else replace(result, rollout_id=None)
 
     def _push_for(self, service: Service, taskdef: TaskDefinition, source: Rollout | None, who: str | None) -> Push:
         account, region = service.arn.split(":")[4], service.arn.split(":")[3]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from slipway.aws.pacing import Quota, parse_quotas
 
 
 class Settings(BaseModel):
@@ -14,6 +16,7 @@ class Settings(BaseModel):
     rules_path: str = "/slipway/rules"
     topic_arn: str = ""
     table_name: str = ""
+    work_queue_url: str = ""
     rules_cache_seconds: int = Field(default=30, ge=0)
     max_concurrency: int = Field(default=16, ge=1, le=64)
     idempotency_hours: int = Field(default=48, ge=1)
@@ -21,6 +24,14 @@ class Settings(BaseModel):
     deployment_timeout_minutes: int = Field(default=30, ge=1)
     allowed_clusters: tuple[str, ...] = ("*",)
     allow_foreign_pushes: bool = False
+    # ECS quotas raised for this account: "Action:burst:rate,..." over the documented defaults.
+    ecs_quotas: dict[str, Quota] = Field(default_factory=dict)
+    reconcile_lookback_minutes: int = Field(default=60, ge=1)
+
+    @field_validator("ecs_quotas", mode="before")
+    @classmethod
+    def _quotas(cls, value: object) -> object:
+        return parse_quotas(value) if isinstance(value, str) else value
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from sandbox.deployments import Deployments
 from sandbox.faults import Faults
+from sandbox.runtime import Runtime
 from sandbox.stack import LambdaContext, World
 
 
@@ -100,7 +101,18 @@ def ecs_life(world: World) -> Deployments:
 
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep botocore's retry logic but skip its sleeps, so retry tests stay fast."""
+    """Keep the retry logic but skip its sleeps (Slipway's and botocore's), so retry tests stay fast."""
     import botocore.retries.standard as standard
 
+    from slipway.aws import calls
+
     monkeypatch.setattr(standard.RetryPolicy, "compute_retry_delay", lambda self, context: 0)
+    monkeypatch.setattr(calls, "backoff_delay", lambda attempt, throttled: 0.001)
+
+
+@pytest.fixture
+def runtime(world: World, faults: Faults) -> Runtime:
+    """The deploy handler run as Lambda runs it: deadlines, retries, and the work queue as an event source."""
+    from slipway.handlers import deploy as handler
+
+    return Runtime(world, handler.handler)

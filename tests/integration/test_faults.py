@@ -12,6 +12,7 @@ import pytest
 
 from sandbox.deployments import Deployments
 from sandbox.faults import Fault, Faults
+from sandbox.runtime import Runtime
 from sandbox.stack import World
 from tests.integration.test_deploy import fargate_web, push, registered_revisions
 
@@ -86,30 +87,71 @@ def test_faults_deploy_throttled_within_retry_budget_deploys_once(
 @pytest.mark.parametrize(
     "fault", [Fault("ThrottlingException", 400), Fault("InternalError", 500), Fault("ServiceUnavailable", 503)]
 )
-def test_faults_deploy_beyond_retry_budget_fails_invocation_and_retry_deploys_once(
+def test_faults_deploy_failing_past_botocore_budget_is_retried_in_the_invocation_and_deploys_once(
     web: World, deploy, faults: Faults, no_backoff, operation: str, fault: Fault
 ) -> None:
-    # GIVEN a call that keeps failing past botocore's retries in the first invocation
+    # GIVEN a call that keeps failing past the five retries botocore would make
     if operation.startswith("sns.") and fault.code == "ThrottlingException":
         fault = Fault("Throttling", 400)
     faults.fail(operation, fault, times=BEYOND_BUDGET)
     event = push(web, "web", "1.1.0")
 
-    # WHEN Lambda invokes, the invocation fails, and Lambda retries the same event
-    failures = deploy_until_done(deploy, event)
+    # WHEN Lambda invokes once
+    deploy(event)
 
-    # THEN the first invocation failed (so Lambda retries) and the retry deployed exactly once
-    assert len(failures) == 1
+    # THEN the invocation's time, not a count of attempts, decided: it kept trying and deployed once
+    assert faults.calls[operation] > BEYOND_BUDGET
     assert web.images("prod", "web")["app"].endswith(event["detail"]["image-digest"])
     assert len(registered_revisions(web, "web")) == 2, "no duplicate revision"
-    assert faults.calls["ecs.UpdateService"] - (BEYOND_BUDGET - 1 if operation == "ecs.UpdateService" else 0) <= 1 + (
-        operation == "ecs.UpdateService"
-    )
-    assert statuses(web).count("DEPLOYING") >= 1
-    assert "ERROR" not in statuses(web)
+    assert faults.calls["ecs.UpdateService"] == 1 + (BEYOND_BUDGET if operation == "ecs.UpdateService" else 0)
+    assert statuses(web) == ["DEPLOYING"]
     from slipway.app import app
 
     assert [r.status for r in app().store.history("prod/web")] == ["DEPLOYING"], "no lost rollout"
+
+
+SHORT_MS = 2500  # an invocation this short runs out of time while a call keeps failing
+
+
+@pytest.mark.parametrize(
+    "operation",
+    ["ecs.DescribeServices", "ecs.DescribeTaskDefinition", "ecs.RegisterTaskDefinition", "ecs.UpdateService"],
+)
+def test_faults_deploy_failing_until_time_is_up_hands_the_target_on_and_it_deploys_once(
+    web: World, runtime: Runtime, faults: Faults, no_backoff, operation: str
+) -> None:
+    # GIVEN an ECS call that keeps being throttled for as long as the invocation lasts
+    faults.fail_always(operation, Fault("ThrottlingException", 400, "Rate exceeded"))
+    runtime.timeout_ms = SHORT_MS
+    event = push(web, "web", "1.1.0")
+
+    # WHEN the push is handled, the target is handed on, not failed and not reported
+    result = runtime.invoke(event)
+    assert result["handed_on"] == 1
+    assert statuses(web) == []
+
+    # AND once ECS answers again, the work queue's invocation deploys it, once
+    faults.stop(operation)
+    assert runtime.carry_on() == 1
+    assert web.images("prod", "web")["app"].endswith(event["detail"]["image-digest"])
+    assert len(registered_revisions(web, "web")) == 2, "no duplicate revision"
+    assert statuses(web) == ["DEPLOYING"]
+
+
+def test_faults_rules_unreadable_until_time_is_up_fail_the_invocation_and_the_retry_deploys(
+    web: World, runtime: Runtime, faults: Faults, no_backoff
+) -> None:
+    faults.fail_always("ssm.GetParametersByPath", Fault("ThrottlingException", 400, "Rate exceeded"))
+    runtime.timeout_ms = SHORT_MS
+    event = push(web, "web", "1.1.0")
+
+    with pytest.raises(Exception, match="ThrottlingException"):
+        runtime.invoke(event)  # no rules, no targets: nothing to hand on, so Lambda retries the event
+
+    faults.stop("ssm.GetParametersByPath")
+    runtime.invoke(event)
+    assert web.images("prod", "web")["app"].endswith(event["detail"]["image-digest"])
+    assert statuses(web) == ["DEPLOYING"]
 
 
 @pytest.mark.parametrize(
@@ -154,20 +196,21 @@ def assert_pair_deployed_once(pair: World, event: dict[str, Any]) -> None:
     assert sorted(statuses(pair)) == ["DEPLOYING", "DEPLOYING"]
 
 
-@pytest.mark.parametrize("times", [2, BEYOND_BUDGET], ids=["within-budget", "beyond-budget"])
+@pytest.mark.parametrize("times", [2, BEYOND_BUDGET], ids=["within-budget", "past-botocore-budget"])
 def test_faults_state_batch_read_throttled_still_deploys_each_service_once(
     pair: World, deploy, faults: Faults, no_backoff, times: int
 ) -> None:
-    # GIVEN the batch read of the services' claims is throttled (past botocore's retries, or not)
+    # GIVEN the batch read of the services' claims is throttled (past botocore's five retries, or not)
     faults.fail("dynamodb.BatchGetItem", throttle("dynamodb.BatchGetItem"), times=times)
     event = push(pair, "web", "1.1.0")
 
     # WHEN one invocation handles the push
     deploy(event)
 
-    # THEN both services are on the digest, one new revision each, each reported once
-    assert faults.calls["dynamodb.BatchGetItem"] == min(times + 1, BEYOND_BUDGET)
-    assert faults.calls["dynamodb.GetItem"] == (2 if times >= BEYOND_BUDGET else 0)
+    # THEN the batch read was retried until it went through (the invocation had the time), and both
+    # services are on the digest, one new revision each, each reported once
+    assert faults.calls["dynamodb.BatchGetItem"] == times + 1
+    assert faults.calls["dynamodb.GetItem"] == 0
     assert_pair_deployed_once(pair, event)
 
 
@@ -183,7 +226,7 @@ def test_faults_state_batch_read_denied_falls_back_to_reading_each_claim(pair: W
     assert_pair_deployed_once(pair, event)
 
 
-@pytest.mark.parametrize("times", [2, BEYOND_BUDGET], ids=["within-budget", "beyond-budget"])
+@pytest.mark.parametrize("times", [2, BEYOND_BUDGET], ids=["within-budget", "past-botocore-budget"])
 def test_faults_batched_claims_throttled_still_deploy_each_service_once(
     pair: World, deploy, faults: Faults, no_backoff, times: int
 ) -> None:
@@ -193,15 +236,15 @@ def test_faults_batched_claims_throttled_still_deploy_each_service_once(
 
     deploy(event)
 
-    # THEN each service is claimed (together, or one by one after the batch gave up) and deployed once
+    # THEN both services are claimed together (the transaction is retried while there is time), deployed once
     assert_pair_deployed_once(pair, event)
     from slipway.app import app
 
     for key in ("prod/web", "prod/api"):
         assert [r.status for r in app().store.history(key)] == ["DEPLOYING"]
         assert app().store.get_state(key).status == "DEPLOYING"
-    # the idempotency record and the push record, plus one PutItem per claim only when the batch gave up
-    assert faults.calls["dynamodb.PutItem"] == (4 if times >= BEYOND_BUDGET else 2)
+    # the idempotency record and the push record: no claim had to be written alone
+    assert faults.calls["dynamodb.PutItem"] == 2
 
 
 def test_faults_timeout_after_update_service_succeeded_does_not_roll_again(
@@ -222,44 +265,55 @@ def test_faults_timeout_after_update_service_succeeded_does_not_roll_again(
     assert statuses(web) == ["DEPLOYING"]
 
 
-def test_faults_timeout_after_update_and_failed_invocation_retry_does_not_roll_again(
-    web: World, deploy, faults: Faults, no_backoff
+def test_faults_timeout_after_update_until_time_is_up_hands_on_and_does_not_roll_again(
+    web: World, runtime: Runtime, faults: Faults, no_backoff
 ) -> None:
-    # GIVEN the answer is lost on every attempt of the first invocation
-    faults.fail("ecs.UpdateService", Fault("ReadTimeout", after_send=True), times=BEYOND_BUDGET)
+    # GIVEN UpdateService's answer is lost on every attempt of the first invocation (ECS applied it)
+    faults.fail_always("ecs.UpdateService", Fault("ReadTimeout", after_send=True))
+    runtime.timeout_ms = SHORT_MS
     event = push(web, "web", "1.1.0")
 
-    failures = deploy_until_done(deploy, event)
+    assert runtime.invoke(event)["handed_on"] == 1
+    updates = faults.calls["ecs.UpdateService"]
 
-    # THEN the retried invocation finds the service on the digest and records it without another UpdateService
-    assert len(failures) == 1
-    calls_in_first = BEYOND_BUDGET
-    assert faults.calls["ecs.UpdateService"] == calls_in_first
+    # WHEN the work queue's invocation carries on
+    faults.stop("ecs.UpdateService")
+    runtime.carry_on()
+
+    # THEN it finds the service on the revision and records it without another UpdateService
+    assert faults.calls["ecs.UpdateService"] == updates
     assert len(registered_revisions(web, "web")) == 2
+    service = web.describe_service("prod", "web")
+    assert sum(1 for d in service["deployments"] if d["taskDefinition"] == service["taskDefinition"]) == 1
     assert statuses(web) == ["DEPLOYING"]
 
 
 def test_faults_sns_failure_keeps_rollout_counts_metric_and_fails_invocation(
-    web: World, deploy, faults: Faults, no_backoff, capsys
+    web: World, runtime: Runtime, faults: Faults, no_backoff, capsys
 ) -> None:
-    faults.fail("sns.PublishBatch", Fault("InternalError", 500, "SNS is down"), times=BEYOND_BUDGET)
+    # GIVEN SNS is down for as long as the invocation has time to retry it
+    faults.fail_always("sns.PublishBatch", Fault("InternalError", 500, "SNS is down"))
+    runtime.timeout_ms = SHORT_MS
     event = push(web, "web", "1.1.0")
 
-    failures = deploy_until_done(deploy, event, attempts=1)
-
-    # THEN the invocation failed (Lambda retries it, then the on-failure destination keeps it)
-    assert len(failures) == 1 and "transient failures" in str(failures[0])
-    # AND the rollout happened and is recorded
+    # THEN the invocation fails (Lambda retries it, then the on-failure destination keeps it)
+    with pytest.raises(Exception, match="transient failures"):
+        runtime.invoke(event)
+    # AND the rollout happened and is recorded, its DEPLOYING still to be sent
     from slipway.app import app
 
     [rollout] = app().store.history("prod/web")
     assert rollout.status == "DEPLOYING" and rollout.digest == event["detail"]["image-digest"]
+    assert app().store.get_state("prod/web").notice == "DEPLOYING"  # type: ignore[union-attr]
     # AND the failure is visible as a metric
     assert '"NotificationFailures":[1.0]' in capsys.readouterr().out.replace(" ", "")
-    # AND Lambda's retry tells subscribers, without rolling out again
-    deploy(json.loads(json.dumps(event)))
+    # AND Lambda's retry tells subscribers once, without rolling out again
+    faults.stop("sns.PublishBatch")
+    runtime.invoke(event)
+    runtime.invoke(event)  # a later duplicate delivery says nothing more
     assert statuses(web) == ["DEPLOYING"]
     assert len(registered_revisions(web, "web")) == 2
+    assert app().store.get_state("prod/web").notice is None  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("operation", TRACK_CALLS)

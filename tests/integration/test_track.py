@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.deployments import Deployments, StoppedTask
 from sandbox.faults import Fault, Faults
-from sandbox.stack import World
+from sandbox.stack import LambdaContext, World
 from tests.conftest import EVENTS
 from tests.integration.test_deploy import fargate_web, push
 
@@ -408,12 +408,16 @@ def test_track_publish_failure_fails_invocation_and_retry_sends_once(
     world: World, started, track, faults: Faults, ecs_life: Deployments, no_backoff
 ) -> None:
     completed = ecs_life.complete("prod", "web", started["deployment_id"])
-    faults.fail("sns.PublishBatch", Fault("InternalError", 500, "SNS is down"), times=6)  # beyond the retries
+    # GIVEN SNS is down for as long as the invocation has time to retry it
+    faults.fail_always("sns.PublishBatch", Fault("InternalError", 500, "SNS is down"))
+    from slipway.handlers import track as handler
 
     with pytest.raises(Exception, match="NotificationFailed"):
-        track(completed)
+        handler.handler(completed, LambdaContext(function_name="slipway-track", timeout_ms=3000))
     assert world.notifications() == []
+    assert faults.calls["sns.PublishBatch"] > 6, "retried past botocore's fixed budget, until the time was up"
 
+    faults.stop("sns.PublishBatch")
     track(completed)  # Lambda's retry of the same event
     track(completed)  # and a later duplicate
     assert statuses(world) == ["SUCCEEDED"]

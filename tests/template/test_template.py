@@ -49,6 +49,7 @@ DEFAULT_ONLY = {
     "rules_cache_seconds": "in-process cache of one repository's rules; 30 s suits every stack",
     "max_concurrency": "worker threads per invocation, bounded 1..64 by Settings itself",
     "idempotency_hours": "48 h of deduplication outlasts EventBridge's 1 h retry window",
+    "reconcile_lookback_minutes": "how far back a reconcile looks at most; an hour covers EventBridge's retries",
 }
 
 

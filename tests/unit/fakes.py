@@ -18,11 +18,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from slipway.deploy import Deployer, PushReport
+from slipway.deploy import Deployer
 from slipway.errors import AwsError, ConditionFailed
+from slipway.handon import Continuation
 from slipway.model import Deployment, DigestRecord, Hold, Push, Rollout, Service, ServiceState, TaskDefinition
 from slipway.notifications import Notification
 from slipway.ports import RuleSet, ServiceLookup
+from slipway.pushes import PushMark, RuleLatest
+from slipway.report import PushReport
 from slipway.rules import Rule, RuleInvalid, parse_rule, rule_parameter
 
 ACCOUNT = "123456789012"
@@ -307,6 +310,16 @@ class FakeEcs:
             raise fault.error
         return updated
 
+    def describe_tasks(
+        self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3
+    ) -> list[dict[str, Any]]:
+        self._record("ListTasks", cluster=cluster, deployment_id=deployment_id)
+        return []
+
+    def forecast(self, operation: str, count: int) -> float:
+        """The fake account has no quotas: every call can go now."""
+        return 0.0
+
     # -- internals
     def _record(self, operation: str, **args: Any) -> None:
         with self._lock:
@@ -335,6 +348,9 @@ class FakeRules:
         self.values[repository][name] = value if isinstance(value, str) else json.dumps(value)
         return rule_parameter(self.rules_path, repository, name)
 
+    def repositories(self) -> list[str]:
+        return sorted(repository for repository, rules in self.values.items() if rules)
+
     def load(self, repository: str) -> RuleSet:
         self.loads.append(repository)
         ruleset = RuleSet()
@@ -356,6 +372,9 @@ class FakeStore:
         self.puts: list[ServiceState] = []
         self.held: dict[str, Hold] = {}
         self.pushes: list[tuple[str, dict[str, Any]]] = []
+        self.latest: dict[tuple[str, str], RuleLatest] = {}
+        self.marks: dict[tuple[str, str, str], PushMark] = {}
+        self.reconciled: dict[str, datetime] = {}
         self._competitors: list[ServiceState] = []
         self._faults: dict[str, list[AwsError]] = defaultdict(list)
         self.calls: Counter[str] = Counter()  # DynamoDB operations, as DynamoStore would make them
@@ -489,6 +508,50 @@ class FakeStore:
         with self._lock:
             return next((r for repo, r in reversed(self.pushes) if repo == repository), None)
 
+    def clear_notice(self, key: str, rollout_id: str) -> None:
+        with self._lock:
+            self._raise_fault("UpdateItem")
+            current = self.states.get(key)
+            if current is not None and current.rollout_id == rollout_id:
+                self.states[key] = replace(current, notice=None)
+
+    # -- the order of pushes (same contract as DynamoStore: a conditional swap) -----------
+    def get_latest(self, repository: str, rule: str) -> RuleLatest | None:
+        with self._lock:
+            self._raise_fault("GetItem")
+            return self.latest.get((repository, rule))
+
+    def put_latest(self, latest: RuleLatest, replaces: RuleLatest | None) -> RuleLatest | None:
+        with self._lock:
+            self._raise_fault("UpdateItem")
+            return self._swap(self.latest, (latest.repository, latest.rule), latest, replaces)
+
+    def put_mark(self, mark: PushMark, replaces: PushMark | None) -> PushMark | None:
+        with self._lock:
+            self._raise_fault("UpdateItem")
+            return self._swap(self.marks, (mark.repository, mark.digest, mark.tag), mark, replaces)
+
+    @staticmethod
+    def _swap(items: dict[Any, Any], key: Any, new: Any, replaces: Any) -> Any:
+        stored = items.get(key)
+        allowed = stored is None or stored.event_id == new.event_id if replaces is None else stored == replaces
+        if not allowed:
+            return stored
+        items[key] = new
+        return None
+
+    def reconciled_until(self, repository: str) -> datetime | None:
+        with self._lock:
+            return self.reconciled.get(repository)
+
+    def put_reconciled_until(self, repository: str, until: datetime) -> None:
+        with self._lock:
+            self.reconciled[repository] = until
+
+    def history(self, key: str, limit: int = 20) -> list[Rollout]:
+        with self._lock:
+            return [r for r in reversed(self.rollouts) if r.key == key][:limit]
+
     def _raise_fault(self, operation: str) -> None:
         self.calls[operation] += 1
         if self._faults[operation]:
@@ -502,13 +565,35 @@ class FakeNotifier:
         self.published: list[Notification] = []
         self.calls = 0
         self.failing = failing
+        self._lock = threading.Lock()
 
     def publish(self, messages: Sequence[Notification]) -> list[str]:
-        self.calls += 1
+        return [failure for failure in self.publish_each(messages) if failure]
+
+    def publish_each(self, messages: Sequence[Notification]) -> list[str | None]:
+        with self._lock:
+            self.calls += 1
+            if self.failing:
+                return [f"{m.subject()}: InternalError: injected" for m in messages]
+            self.published.extend(messages)
+            return [None] * len(messages)
+
+
+class FakeWorkQueue:
+    """Keeps handed-on continuations, in order, as the work queue would; can refuse them."""
+
+    def __init__(self, failing: bool = False) -> None:
+        self.sent: list[Continuation] = []
+        self.failing = failing
+
+    def hand_on(self, continuations: Sequence[Continuation]) -> None:
         if self.failing:
-            return [f"{m.subject()}: InternalError: injected" for m in messages]
-        self.published.extend(messages)
-        return []
+            raise AwsError("SendMessageBatch", "InternalError", "injected", status=500)
+        self.sent.extend(continuations)
+
+    def take(self) -> list[Continuation]:
+        taken, self.sent = self.sent, []
+        return taken
 
 
 class DeployerWorld:

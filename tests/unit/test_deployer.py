@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 import pytest
 
-from slipway.deploy import PushReport
 from slipway.model import Status
-from slipway.rollout import Outcome
+from slipway.outcome import Outcome
+from slipway.report import PushReport
 from tests.unit.fakes import (
     REGISTRY,
     app_container,
@@ -376,6 +377,10 @@ def test_deployer_only_containers_from_pushed_repository_change(world: World) ->
 
 
 def test_deployer_retryable_failure_is_not_published_and_retry_deploys_once(world: World) -> None:
+    # GIVEN two services on revisions of their own
+    world.ecs.clusters["staging"]["web"] = replace(
+        world.ecs.service("staging", "web"), task_definition=world.ecs.add_task_definition()
+    )
     world.rules.put("main", {"targets": [WEB, STAGING]})
     world.ecs.fail("UpdateService", "ThrottlingException")
 

@@ -377,7 +377,7 @@ class RecordingDeployer:
         self.pushes: list[Push] = []
 
     def deploy(self, push: Push) -> Any:
-        from slipway.deploy import PushReport
+        from slipway.report import PushReport
 
         self.pushes.append(push)
         return PushReport(push)

@@ -9,11 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slipway.deploy import notification
 from slipway.intake import PushRejected, rejection_notice
 from slipway.model import Status
 from slipway.notifications import Notification, to_subject
-from slipway.rollout import Outcome
+from slipway.outcome import Outcome, notification
 from slipway.rules import Target
 from tests.conftest import load_event
 from tests.unit.fakes import NOW, REGISTRY, digest, make_push, make_service

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from slipway.deploy import Deployer, PushReport
+from slipway.deploy import Deployer
 from slipway.model import Status
+from slipway.report import PushReport
 from tests.unit.fakes import (
     NOW,
     DeployerWorld,
@@ -26,10 +28,14 @@ TARGETS = [{"cluster": key.split("/")[0], "service": key.split("/")[1]} for key 
 
 
 class World(DeployerWorld):
-    """The three services under one rule."""
+    """The three services under one rule, each on a revision of its own (nothing to share)."""
 
     def __init__(self) -> None:
         super().__init__()
+        for key in SERVICES[1:]:
+            cluster, name = key.split("/")
+            own = self.ecs.add_task_definition()
+            self.ecs.clusters[cluster][name] = replace(self.ecs.service(cluster, name), task_definition=own)
         self.rules.put("main", {"targets": TARGETS})
 
     def statuses(self, report: PushReport) -> dict[str, Status]:
@@ -173,12 +179,11 @@ def test_push_rollout_update_throttled_keeps_its_revision_and_the_retry_reuses_i
 
 
 def test_push_rollout_records_go_in_groups_as_services_finish() -> None:
-    # GIVEN one rule over 40 services
+    # GIVEN one rule over 40 services, each on a revision of its own
     ecs, rules, store = FakeEcs(), FakeRules(), FakeStore()
-    revision = ecs.add_task_definition()
     targets = []
     for number in range(40):
-        ecs.add_service("prod", f"svc-{number}", revision)
+        ecs.add_service("prod", f"svc-{number}", ecs.add_task_definition())
         targets.append({"cluster": "prod", "service": f"svc-{number}"})
     rules.put("main", {"targets": targets})
     deployer = Deployer(ecs, rules, store, FakeNotifier(), clock=lambda: NOW, sleep=lambda seconds: None)

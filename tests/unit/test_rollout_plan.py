@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from slipway.model import Status
-from slipway.rollout import (
-    Outcome,
+from slipway.outcome import Outcome
+from slipway.plan import (
     Plan,
     clone_with_image,
     deployed_version,

@@ -7,34 +7,49 @@ from datetime import timedelta
 
 import pytest
 
+from slipway.attempt import Assignment, Attempt
+from slipway.claims import CLAIM_ATTEMPTS
 from slipway.errors import AwsError
 from slipway.model import Push, Service, ServiceState, Status, TaskDefinition
-from slipway.rollout import CLAIM_ATTEMPTS, Outcome, TargetRollout, rollout_id
+from slipway.outcome import Outcome
+from slipway.pipeline import Pipeline
+from slipway.plan import rollout_id
 from slipway.rules import Rule, Target
-from tests.unit.fakes import NOW, REGISTRY, FakeEcs, FakeStore, digest, make_push, make_rule, make_state
+from tests.unit.fakes import (
+    NOW,
+    REGISTRY,
+    FakeEcs,
+    FakeNotifier,
+    FakeStore,
+    digest,
+    make_push,
+    make_rule,
+    make_state,
+)
 
 KEY = "prod/web"
 TARGET = Target(cluster="prod", service="web")
 
 
 class Harness:
-    """One service (prod/web on web:1.4.0 with a log router) and a TargetRollout over fakes."""
+    """One service (prod/web on web:1.4.0 with a log router) and the rollout pipeline over fakes."""
 
     def __init__(self) -> None:
         self.ecs = FakeEcs()
         self.store = FakeStore()
+        self.notifier = FakeNotifier()
         self.original = self.ecs.add_task_definition(tags=[("team", "payments")])
         self.ecs.add_service("prod", "web", self.original)
         self.sleeps: list[float] = []
-        self.refreshes: list[Target] = []
         self.now = NOW
-        self.rollout = TargetRollout(
-            self.ecs, self.store, clock=lambda: self.now, sleep=self.sleeps.append, refresh=self._refresh
+        self.pipeline = Pipeline(
+            self.ecs, self.store, self.notifier, clock=lambda: self.now, sleep=self.sleeps.append, workers=4
         )
 
-    def _refresh(self, target: Target) -> tuple[Service, TaskDefinition]:
-        self.refreshes.append(target)
-        return self.current()
+    @property
+    def refreshes(self) -> list[Target]:
+        """The targets read again during a rollout (after a lost claim or a busy service)."""
+        return [Target(cluster=c["cluster"], service=c["names"][0]) for c in self.ecs.calls_of("DescribeServices")]
 
     def current(self) -> tuple[Service, TaskDefinition]:
         service = self.ecs.service("prod", "web")
@@ -43,7 +58,14 @@ class Harness:
     def run(self, push: Push, rule: Rule | None = None) -> Outcome:
         """One invocation: read the service as the deployer would, then roll out."""
         service, taskdef = self.current()
-        return self.rollout.run(push, rule or make_rule(), TARGET, service, taskdef)
+        return self.run_on(push, rule or make_rule(), service, taskdef)
+
+    def run_on(self, push: Push, rule: Rule, service: Service, taskdef: TaskDefinition) -> Outcome:
+        """Roll out against the service and task definition given (as read, perhaps a while ago)."""
+        attempt = Attempt(push, Assignment(rule, TARGET), service, taskdef, self.store.get_state(service.key))
+        [outcome] = self.pipeline.run_attempts(push, [attempt]).outcomes
+        assert outcome is not None
+        return outcome
 
     def revisions(self) -> list[str]:
         return [arn for arn in self.ecs.task_definitions if arn != self.original]
@@ -243,7 +265,7 @@ def test_target_rollout_lost_claim_replans_on_freshly_read_service(harness: Harn
         )
     )
 
-    outcome = harness.rollout.run(PUSH, make_rule(), TARGET, stale_service, stale_taskdef)
+    outcome = harness.run_on(PUSH, make_rule(), stale_service, stale_taskdef)
 
     # THEN the second plan, on what the service runs now, sees 1.5.0 as a downgrade
     assert harness.refreshes == [TARGET]

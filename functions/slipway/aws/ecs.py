@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from slipway.aws.clients import call, client
+from slipway.aws.calls import Caller
+from slipway.aws.clients import client, region_of
+from slipway.aws.pacing import Pacer
 from slipway.errors import AwsError
 from slipway.model import Deployment, Service, TaskDefinition
 from slipway.ports import ServiceLookup
@@ -15,10 +17,13 @@ FARGATE_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
 
 
 class EcsAdapter:
-    """ECS through boto3; requests are shaped by the API's own input shapes."""
+    """ECS through boto3, paced to the account's quotas; requests are shaped by the API's own input shapes."""
 
-    def __init__(self, ecs_client: Any = None) -> None:
+    def __init__(self, ecs_client: Any = None, pacer: Pacer | None = None, call: Caller | None = None) -> None:
         self._client = ecs_client or client("ecs")
+        self._region = region_of(self._client)
+        self._pacer = pacer
+        self._call = call or Caller("ecs", self._region, pacer)
         model = self._client.meta.service_model
         self._register_fields = frozenset(model.operation_model("RegisterTaskDefinition").input_shape.members)
         update_shape = model.operation_model("UpdateService").input_shape
@@ -30,7 +35,7 @@ class EcsAdapter:
         unique = list(dict.fromkeys(names))
         for start in range(0, len(unique), DESCRIBE_BATCH):
             batch = unique[start : start + DESCRIBE_BATCH]
-            response = call("DescribeServices", self._client.describe_services, cluster=cluster, services=batch)
+            response = self._call("DescribeServices", self._client.describe_services, cluster=cluster, services=batch)
             for raw in response.get("services", []):
                 service = to_service(raw)
                 lookup.found[service.name] = service
@@ -47,8 +52,12 @@ class EcsAdapter:
             )
         return lookup
 
+    def forecast(self, operation: str, count: int) -> float:
+        """Seconds until ``count`` more ``operation`` calls could go at the account's pace."""
+        return self._pacer.eta(self._region, "ecs", operation, count) if self._pacer else 0.0
+
     def describe_task_definition(self, arn: str) -> TaskDefinition:
-        response = call(
+        response = self._call(
             "DescribeTaskDefinition", self._client.describe_task_definition, taskDefinition=arn, include=["TAGS"]
         )
         body = response["taskDefinition"]
@@ -60,14 +69,14 @@ class EcsAdapter:
         request = {key: value for key, value in body.items() if key in self._register_fields}
         if tags:
             request["tags"] = [{"key": k, "value": v} for k, v in tags]
-        response = call("RegisterTaskDefinition", self._client.register_task_definition, **request)
+        response = self._call("RegisterTaskDefinition", self._client.register_task_definition, **request)
         return str(response["taskDefinition"]["taskDefinitionArn"])
 
     def update_service(
         self, cluster: str, service: str, task_definition: str, deployment_configuration: dict[str, Any]
     ) -> Service:
         config = {k: v for k, v in deployment_configuration.items() if k in self._deployment_fields}
-        response = call(
+        response = self._call(
             "UpdateService",
             self._client.update_service,
             cluster=cluster,
@@ -81,7 +90,7 @@ class EcsAdapter:
         self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3
     ) -> list[dict[str, Any]]:
         """Recently stopped tasks of a deployment (ECS starts them with startedBy = its id), newest first."""
-        listed = call(
+        listed = self._call(
             "ListTasks",
             self._client.list_tasks,
             cluster=cluster,
@@ -92,7 +101,7 @@ class EcsAdapter:
         arns = listed.get("taskArns", [])
         if not arns:
             return []
-        described = call("DescribeTasks", self._client.describe_tasks, cluster=cluster, tasks=arns[:100])
+        described = self._call("DescribeTasks", self._client.describe_tasks, cluster=cluster, tasks=arns[:100])
         tasks = [t for t in described.get("tasks", []) if t.get("taskDefinitionArn") == task_definition]
         tasks.sort(key=lambda t: str(t.get("stoppedAt") or t.get("createdAt") or ""), reverse=True)
         return tasks[:limit]

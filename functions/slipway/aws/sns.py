@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from slipway.aws.clients import call, client
+from slipway.aws.calls import Caller
+from slipway.aws.clients import client, region_of
 from slipway.errors import AwsError
 from slipway.notifications import Notification
 from slipway.workers import parallel_map
@@ -18,21 +19,26 @@ CONCURRENT_BATCHES = 8
 class SnsNotifier:
     """Publishes notifications to the Slipway topic."""
 
-    def __init__(self, topic_arn: str, sns_client: Any = None) -> None:
+    def __init__(self, topic_arn: str, sns_client: Any = None, call: Caller | None = None) -> None:
         self._topic_arn = topic_arn
         self._client = sns_client or client("sns")
+        self._call = call or Caller("sns", region_of(self._client))
 
     def publish(self, messages: Sequence[Notification]) -> list[str]:
         """Publish every message, the batches concurrently; one line per message not accepted."""
+        return [failure for failure in self.publish_each(messages) if failure]
+
+    def publish_each(self, messages: Sequence[Notification]) -> list[str | None]:
+        """Publish every message; per message, None when SNS accepted it, else why not."""
         starts = range(0, len(messages), BATCH)
         batches = parallel_map(partial(self._publish, messages), starts, CONCURRENT_BATCHES)
-        return [line for lines in batches for line in lines]
+        return [result for batch in batches for result in batch]
 
-    def _publish(self, messages: Sequence[Notification], start: int) -> list[str]:
+    def _publish(self, messages: Sequence[Notification], start: int) -> list[str | None]:
         chunk = messages[start : start + BATCH]
         entries = [m.as_entry(str(start + i)) for i, m in enumerate(chunk)]
         try:
-            response = call(
+            response = self._call(
                 "PublishBatch",
                 self._client.publish_batch,
                 TopicArn=self._topic_arn,
@@ -40,8 +46,9 @@ class SnsNotifier:
             )
         except AwsError as error:
             return [f"{m.subject()}: {error}" for m in chunk]
-        failures: list[str] = []
+        results: list[str | None] = [None] * len(chunk)
         for failed in response.get("Failed", []):
-            message = messages[int(failed["Id"])]
-            failures.append(f"{message.subject()}: {failed.get('Code')}: {failed.get('Message', '')}")
-        return failures
+            index = int(failed["Id"])
+            message = messages[index]
+            results[index - start] = f"{message.subject()}: {failed.get('Code')}: {failed.get('Message', '')}"
+        return results

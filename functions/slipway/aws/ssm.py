@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from aws_lambda_powertools.utilities.parameters.ssm import SSMProvider
+from botocore.exceptions import BotoCoreError, ClientError
 
-from slipway.aws.clients import aws_call, call, client
+from slipway.aws.calls import Caller
+from slipway.aws.clients import client, region_of
 from slipway.errors import AwsError
 from slipway.ports import RuleSet
 from slipway.rulecheck import RuleVersion
@@ -16,10 +19,13 @@ from slipway.rules import RuleInvalid, parse_rule, rule_parameter, split_paramet
 class ParameterStoreRules:
     """Loads the rules of one repository: one GetParametersByPath walk of its own path."""
 
-    def __init__(self, rules_path: str, cache_seconds: int = 30, ssm_client: Any = None) -> None:
+    def __init__(
+        self, rules_path: str, cache_seconds: int = 30, ssm_client: Any = None, call: Caller | None = None
+    ) -> None:
         self._rules_path = rules_path.rstrip("/")
         self._cache_seconds = cache_seconds
         self._client = ssm_client or client("ssm")
+        self._call = call or Caller("ssm", region_of(self._client))
         self._provider = SSMProvider(boto3_client=self._client)
 
     def path(self, repository: str) -> str:
@@ -30,14 +36,15 @@ class ParameterStoreRules:
 
         Non-recursive, so ``team/api``'s rules are never read for a push to ``team``.
         """
-        with aws_call("GetParametersByPath"):
-            values = self._provider.get_multiple(
-                self.path(repository),
-                max_age=0 if fresh else self._cache_seconds,
-                decrypt=True,
-                recursive=False,
-                force_fetch=fresh,
-            )
+        values = self._call(
+            "GetParametersByPath",
+            self._get_multiple,
+            path=self.path(repository),
+            max_age=0 if fresh else self._cache_seconds,
+            decrypt=True,
+            recursive=False,
+            force_fetch=fresh,
+        )
         ruleset = RuleSet()
         for name, value in sorted(values.items()):
             parameter = rule_parameter(self._rules_path, repository, name)
@@ -47,16 +54,30 @@ class ParameterStoreRules:
                 ruleset.invalid.append(problem)
         return ruleset
 
+    def _get_multiple(self, **kwargs: Any) -> dict[str, Any]:
+        """The Powertools provider's read, with the AWS error it wraps in GetParameterError unwrapped."""
+        try:
+            return dict(self._provider.get_multiple(**kwargs))
+        except GetParameterError as error:
+            wrapped = error.__cause__ or error.__context__  # Powertools raises it inside its except block
+            if isinstance(wrapped, ClientError | BotoCoreError):
+                raise wrapped from error
+            raise
+
+    def repositories(self) -> list[str]:
+        """Every repository with at least one rule parameter under the rules path."""
+        return sorted({repository for repository, _, _ in self.list()})
+
     # -- reading and writing single rules (the rule checker and the CLI) -------------
     def read(self, name: str) -> RuleVersion | None:
         """A rule parameter's current value, version and last modifier; None if it is gone."""
         try:
-            got = call("GetParameter", self._client.get_parameter, Name=name, WithDecryption=True)["Parameter"]
+            got = self._call("GetParameter", self._client.get_parameter, Name=name, WithDecryption=True)["Parameter"]
         except AwsError as error:
             if error.code == "ParameterNotFound":
                 return None
             raise
-        described = call(
+        described = self._call(
             "DescribeParameters",
             self._client.describe_parameters,
             ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}],
@@ -74,36 +95,47 @@ class ParameterStoreRules:
         """Every rule (``repository``, ``rule``, value) under the rules path, or one repository's."""
         path = self.path(repository) if repository else self._rules_path
         found: list[tuple[str, str, RuleVersion]] = []
-        paginator = self._client.get_paginator("get_parameters_by_path")
-        with aws_call("GetParametersByPath"):
-            for page in paginator.paginate(Path=path, Recursive=repository is None, WithDecryption=True):
-                for parameter in page.get("Parameters", []):
-                    repo, rule = split_parameter(self._rules_path, parameter["Name"])
-                    version = RuleVersion(
-                        parameter["Name"],
-                        parameter["Value"],
-                        parameter.get("Version"),
-                        None,
-                        parameter.get("LastModifiedDate"),
-                    )
-                    found.append((repo, rule, version))
-        return sorted(found, key=lambda item: (item[0], item[1]))
+        token: str | None = None
+        while True:
+            page = self._call(
+                "GetParametersByPath",
+                self._client.get_parameters_by_path,
+                Path=path,
+                Recursive=repository is None,
+                WithDecryption=True,
+                **({"NextToken": token} if token else {}),
+            )
+            for parameter in page.get("Parameters", []):
+                repo, rule = split_parameter(self._rules_path, parameter["Name"])
+                version = RuleVersion(
+                    parameter["Name"],
+                    parameter["Value"],
+                    parameter.get("Version"),
+                    None,
+                    parameter.get("LastModifiedDate"),
+                )
+                found.append((repo, rule, version))
+            token = page.get("NextToken")
+            if not token:
+                return sorted(found, key=lambda item: (item[0], item[1]))
 
     def put(self, name: str, value: str) -> int:
         """Write a rule (overwriting; a SecureString stays one); returns the new version."""
         current = self.read(name)
         kind = "String"
         if current is not None:
-            described = call(
+            described = self._call(
                 "DescribeParameters",
                 self._client.describe_parameters,
                 ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}],
             ).get("Parameters", [])
             kind = str(described[0].get("Type", "String")) if described else "String"
-        response = call("PutParameter", self._client.put_parameter, Name=name, Value=value, Type=kind, Overwrite=True)
+        response = self._call(
+            "PutParameter", self._client.put_parameter, Name=name, Value=value, Type=kind, Overwrite=True
+        )
         self._provider.clear_cache()
         return int(response["Version"])
 
     def delete(self, name: str) -> None:
-        call("DeleteParameter", self._client.delete_parameter, Name=name)
+        self._call("DeleteParameter", self._client.delete_parameter, Name=name)
         self._provider.clear_cache()

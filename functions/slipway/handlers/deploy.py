@@ -1,4 +1,8 @@
-"""Deploy function: an ECR push event in, rollouts and notifications out."""
+"""Deploy function: an ECR push event in (or a continuation from the work queue), rollouts out.
+
+Two event sources invoke it: EventBridge with ``ECR Image Action`` pushes, and SQS with
+the continuations that earlier invocations handed on when their time ran short.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,15 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from slipway.app import app
+from slipway.budget import Budget, running
 from slipway.errors import RetryLater
 from slipway.telemetry import count, logger, metrics, tracer
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from slipway.report import PushReport
 
 # The idempotency, parser and event-model imports happen on the first invocation, inside
 # the handler: the module itself stays as light as the runtime's own boto3 import allows.
@@ -20,6 +28,14 @@ if TYPE_CHECKING:
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    with running(Budget.of(context)):
+        if isinstance(event.get("Records"), list):
+            return carry_on(event, context)
+        return push_event(event, context)
+
+
+def push_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """An ECR push, once per event id (Powertools idempotency: a redelivery returns the first result)."""
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
     config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=app().settings.idempotency_hours * 3600)
@@ -34,7 +50,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def process(event: dict[str, Any], own_account: str, own_region: str) -> dict[str, Any]:
-    """Parse the push, deploy it, and report; raise RetryLater for what a retry can finish."""
+    """Parse the push, deploy it, and report; raise RetryLater for what a retry must finish."""
     from aws_lambda_powertools.utilities.parser import ValidationError, parse
 
     from slipway.events import EcrImageActionEvent
@@ -52,9 +68,32 @@ def process(event: dict[str, Any], own_account: str, own_region: str) -> dict[st
         return {"status": "REJECTED", "reason": notice.reason}
     logger.append_keys(repository=push.repository, tag=push.tag, digest=push.digest)
     report = app().deployer.deploy(push)
-    if report.retryable or report.notification_failures:
+    return _result(report)
+
+
+def carry_on(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Continuations from the work queue; a message whose work must be retried is reported as failed."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+    response = process_partial_response(event=event, record_handler=_continuation, processor=processor, context=context)
+    return dict(response)
+
+
+def _continuation(record: SQSRecord) -> dict[str, Any]:
+    from slipway.handon import Continuation
+
+    continuation = Continuation.model_validate_json(record.body)
+    push = continuation.push
+    logger.append_keys(repository=push.repository, tag=push.tag, digest=push.digest, event_id=push.event_id)
+    return _result(app().deployer.carry_on(continuation))
+
+
+def _result(report: PushReport) -> dict[str, Any]:
+    if report.retryable or report.notification_failures or report.hand_on_failure:
         failures = [f"{o.target.key if o.target else o.rule}: {o.reason}" for o in report.retryable]
-        raise RetryLater(failures + report.notification_failures)
+        failures += report.notification_failures + ([report.hand_on_failure] if report.hand_on_failure else [])
+        raise RetryLater(failures)
     summary: dict[str, Any] = report.summary()
     return summary
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from slipway.app import app
+from slipway.budget import Budget, running
 from slipway.telemetry import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -16,6 +17,11 @@ if TYPE_CHECKING:
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    with running(Budget.of(context)):
+        return _handle(event, context)
+
+
+def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     timeout = timedelta(minutes=app().settings.deployment_timeout_minutes)
     reported = app().tracker.sweep(timeout)
     released = app().deployer.release_due()  # freezes that ended, soaks that are done

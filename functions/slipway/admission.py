@@ -1,0 +1,173 @@
+"""Which targets a push may reach now: rules matched, clusters allowed, gates open.
+
+A matching rule's targets are admitted, refused (a cluster outside AllowedClusters or
+outside the stack's account and Region) or stopped by a gate (freeze, promotion,
+approval, waves). A stopped target is SKIPPED with the reason and, where the gate can
+open by itself, held until it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from slipway.attempt import Assignment
+from slipway.gates import PASS, WAVE, Gatekeeper, Verdict
+from slipway.model import Hold, Push, Status
+from slipway.outcome import Outcome
+from slipway.plan import rollout_id
+from slipway.ports import HoldStore
+from slipway.rules import Rule, RuleInvalid, Target
+
+logger = Logger(child=True)
+
+
+@dataclass
+class Selection:
+    """What the rules made of a push: the assignments to roll out, and every other outcome."""
+
+    assignments: list[Assignment] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    matched_rules: list[str] = field(default_factory=list)
+    unmatched_rules: dict[str, str] = field(default_factory=dict)
+
+
+class Admission:
+    """Matches rules, refuses clusters Slipway may not touch, and applies the gates."""
+
+    def __init__(
+        self,
+        holds: HoldStore,
+        gates: Gatekeeper | None,
+        allowed_clusters: tuple[str, ...],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._holds = holds
+        self._gates = gates
+        self._allowed = allowed_clusters
+        self._clock = clock
+
+    def select(self, push: Push, rules: Iterable[Rule]) -> Selection:
+        """The assignments of every rule that selects the push's tag; SKIPPED and ERROR for the rest."""
+        assert push.tag is not None
+        selection = Selection()
+        for rule in rules:
+            match = rule.match(push.tag)
+            if not match.matched:
+                selection.unmatched_rules[rule.name] = match.reason
+                continue
+            selection.matched_rules.append(rule.name)
+            if not rule.spec.enabled:
+                selection.outcomes.extend(
+                    Outcome(Status.SKIPPED, "rule is disabled", rule=rule.name, parameter=rule.parameter, target=t)
+                    for t in rule.spec.targets
+                )
+                continue
+            selection.assignments.extend(self.admit(push, rule, rule.spec.targets, selection.outcomes))
+        logger.info("rules matched", extra={"matched": selection.matched_rules, "targets": len(selection.assignments)})
+        return selection
+
+    def admit(
+        self,
+        push: Push,
+        rule: Rule,
+        targets: Iterable[Target],
+        outcomes: list[Outcome],
+        approved_by: str | None = None,
+        hold_again: bool = True,
+    ) -> list[Assignment]:
+        """The targets of a rule that may roll out now; the others get a SKIPPED outcome (and a hold)."""
+        admitted: list[Assignment] = []
+        verdict = self._gates.check(rule, push.digest, approved_by) if self._gates else PASS
+        slots = self._gates.wave_slots(rule) if self._gates and verdict.passed else None
+        for target in targets:
+            refusal = self.refuse(push, rule, target)
+            if refusal:
+                outcomes.append(refusal)
+                continue
+            stop = verdict
+            if verdict.passed and slots is not None:
+                if slots <= 0:
+                    reason = f"queued: rule {rule.name} rolls out {rule.spec.max_parallel} target(s) at a time"
+                    stop = Verdict(False, reason, WAVE, True)
+                slots -= 1
+            if stop.passed:
+                admitted.append(Assignment(rule, target))
+            else:
+                outcomes.append(self._held(push, rule, target, stop, approved_by, hold_again))
+        return admitted
+
+    def refuse(self, push: Push, rule: Rule, target: Target) -> Outcome | None:
+        """ERROR for a target in a cluster Slipway may not deploy to; None when it may."""
+        base: dict[str, Any] = {"rule": rule.name, "parameter": rule.parameter, "target": target}
+        if target.elsewhere(push.account, push.region):
+            account, region = target.cluster_account, target.cluster_region
+            return Outcome(
+                Status.ERROR,
+                f"cluster {target.cluster} is in {account}/{region}, not in this stack's {push.account}/{push.region}",
+                error_code="ForeignCluster",
+                **base,
+            )
+        if not target.allowed_by(self._allowed):
+            return Outcome(
+                Status.ERROR,
+                f'cluster "{target.cluster_name}" is not in AllowedClusters ({", ".join(self._allowed)})',
+                error_code="ClusterNotAllowed",
+                **base,
+            )
+        return None
+
+    def _held(
+        self, push: Push, rule: Rule, target: Target, verdict: Verdict, approved_by: str | None, persist: bool
+    ) -> Outcome:
+        hold_id = rollout_id(push.event_id, rule.name, target.key)
+        if verdict.hold and persist:
+            now = self._clock()
+            self._holds.put_hold(
+                Hold(
+                    hold_id=hold_id,
+                    repository=push.repository,
+                    rule=rule.name,
+                    cluster=target.cluster,
+                    service=target.service,
+                    container=target.container,
+                    event_id=push.event_id,
+                    account=push.account,
+                    region=push.region,
+                    digest=push.digest,
+                    tag=push.tag,
+                    pushed_at=push.time,
+                    gate=verdict.gate or "",
+                    reason=verdict.reason,
+                    created_at=now,
+                    not_before=verdict.not_before,
+                    approved_by=approved_by,
+                    approved_at=now if approved_by else None,
+                )
+            )
+        return Outcome(
+            Status.SKIPPED,
+            verdict.reason,
+            rule=rule.name,
+            parameter=rule.parameter,
+            target=target,
+            rollout_id=hold_id,
+            held=verdict.gate if verdict.hold else None,
+        )
+
+
+def invalid_rule(problem: RuleInvalid) -> Outcome:
+    """The ERROR of a rule that does not validate (its push goes on with the valid rules)."""
+    name = problem.parameter.rsplit("/", 1)[-1]
+    logger.error("invalid rule", extra={"parameter": problem.parameter, "problems": problem.problems})
+    return Outcome(
+        Status.ERROR,
+        f"invalid rule {problem.parameter}: " + "; ".join(problem.problems),
+        rule=name,
+        parameter=problem.parameter,
+        error_code="InvalidRule",
+    )

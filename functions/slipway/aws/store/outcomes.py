@@ -1,0 +1,134 @@
+"""How a rollout's outcome moves: conditional transitions, pending notices, the sweep's watch list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from slipway.aws.store.items import (
+    ROLLOUT_FIELDS,
+    digest_item,
+    from_item,
+    history_sk,
+    rule_pk,
+    service_pk,
+    to_item,
+    value,
+)
+from slipway.aws.store.table import Table
+from slipway.errors import AwsError, ConditionFailed
+from slipway.model import Rollout
+
+
+class OutcomeTable(Table):
+    """Status transitions of history items, and the ``inflight`` list the sweep reads."""
+
+    def transition(self, rollout: Rollout, status: str, allowed_from: frozenset[str], **changes: Any) -> Rollout | None:
+        """Move a rollout to ``status`` if it is still in one of ``allowed_from``.
+
+        Returns the updated rollout, or None when the move lost to a newer one
+        (a duplicate or out-of-order event). ``notice`` records the status whose
+        notification is still to be sent, so a retry after a failed publish resends it.
+        """
+        values = {"status": status, "notice": status, **changes}
+        names = {f"#{k}": k for k in values}
+        updates = {f":{k}": v for k, v in values.items()}
+        sets = ", ".join(f"#{k} = :{k}" for k in values if values[k] is not None)
+        removes = ", ".join(f"#{k}" for k in values if values[k] is None)
+        allowed = {f":from{i}": s for i, s in enumerate(sorted(allowed_from))}
+        expression = f"SET {sets}" + (f" REMOVE {removes}" if removes else "")
+        try:
+            response = self._call(
+                "UpdateItem",
+                self._client.update_item,
+                TableName=self._table,
+                Key=to_item({"pk": service_pk(rollout.key), "sk": history_sk(rollout)}),
+                UpdateExpression=expression,
+                ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_item({**{k: v for k, v in updates.items() if v is not None}, **allowed}),
+                ReturnValues="ALL_NEW",
+            )
+        except AwsError as error:
+            if error.code == "ConditionalCheckFailedException":
+                return None
+            raise
+        moved = Rollout(**from_item(response["Attributes"], ROLLOUT_FIELDS))
+        self._after_transition(moved)
+        return moved
+
+    def _after_transition(self, rollout: Rollout) -> None:
+        """Keep the promotion index and the rule's wave in step with a rollout's outcome."""
+        expiration = self._expiration()
+        self._call(
+            "PutItem",
+            self._client.put_item,
+            TableName=self._table,
+            Item=to_item(digest_item(rollout, expiration)),
+        )
+        if rollout.status != "DEPLOYING":
+            self._leave_wave(rollout)
+
+    def _leave_wave(self, rollout: Rollout) -> None:
+        try:
+            self._conditional(
+                "DeleteItem",
+                self._client.delete_item,
+                TableName=self._table,
+                Key=to_item({"pk": rule_pk(rollout.repository, rollout.rule), "sk": f"inflight#{rollout.key}"}),
+                ConditionExpression="rollout_id = :r",
+                ExpressionAttributeValues={":r": {"S": rollout.rollout_id}},
+            )
+        except ConditionFailed:
+            pass  # gone already, or a newer rollout of the rule holds this service's slot
+
+    def pending_notice(self, rollout: Rollout) -> str | None:
+        response = self._call(
+            "GetItem",
+            self._client.get_item,
+            TableName=self._table,
+            Key=to_item({"pk": service_pk(rollout.key), "sk": history_sk(rollout)}),
+            ConsistentRead=True,
+            ProjectionExpression="notice",
+        )
+        notice = response.get("Item", {}).get("notice")
+        return str(value(notice)) if notice else None
+
+    def notice_sent(self, rollout: Rollout, status: str) -> None:
+        """Clear the pending notice once its notification is out."""
+        try:
+            self._conditional(
+                "UpdateItem",
+                self._client.update_item,
+                TableName=self._table,
+                Key=to_item({"pk": service_pk(rollout.key), "sk": history_sk(rollout)}),
+                UpdateExpression="REMOVE notice",
+                ConditionExpression="notice = :s",
+                ExpressionAttributeValues={":s": {"S": status}},
+            )
+        except ConditionFailed:
+            pass  # a later status is pending; it owns the notice now
+
+    # -- rollouts still waiting for an outcome --------------------------------
+    def untrack(self, rollout: Rollout) -> None:
+        self._call(
+            "DeleteItem",
+            self._client.delete_item,
+            TableName=self._table,
+            Key=to_item({"pk": "inflight", "sk": f"{rollout.started_at.isoformat()}#{rollout.rollout_id}"}),
+        )
+
+    def tracked_before(self, cutoff: datetime) -> list[str]:
+        """Ids of watched rollouts started before ``cutoff``, oldest first."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk < :cutoff",
+            "ExpressionAttributeValues": {":pk": {"S": "inflight"}, ":cutoff": {"S": cutoff.isoformat()}},
+        }
+        while True:
+            response = self._call("Query", self._client.query, **kwargs)
+            ids.extend(str(value(i["rollout_id"])) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return ids
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

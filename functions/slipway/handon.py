@@ -1,0 +1,95 @@
+"""Handing a push's remaining targets on to a later invocation.
+
+An invocation that runs short of time puts the targets it did not finish into a
+Continuation: the push, and per target its rule, service and how often it was tried.
+The continuation goes to Slipway's work queue (SQS), whose messages invoke the deploy
+function again; that invocation carries on with them through the same pipeline, the
+claims making sure nothing is done twice. A continuation names rules and targets, not
+what they said: the next invocation reads the rules again, so an edit or a deletion
+in the meantime is honoured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from slipway.attempt import Assignment
+from slipway.model import Push
+
+KIND = "slipway.continuation"
+TARGETS_PER_MESSAGE = 500  # about 60 KB of JSON: well inside SQS's 256 KiB
+MAX_TRIES = 10  # invocations that may hand one target on after trying it; then it is given up
+
+
+class HandedTarget(BaseModel):
+    """One target still to be rolled out."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    cluster: str
+    service: str
+    container: str | None = None
+    tries: int = Field(default=0, ge=0)
+    announced: str | None = None
+    last_error: str | None = None
+
+
+class HandedPush(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    account: str
+    region: str
+    repository: str
+    digest: str
+    tag: str | None
+    time: datetime
+    initiated_by: str | None = None
+    approved_by: str | None = None
+
+    @classmethod
+    def of(cls, push: Push) -> HandedPush:
+        return cls(**{name: getattr(push, name) for name in cls.model_fields})
+
+    def push(self) -> Push:
+        return Push(**self.model_dump())
+
+
+class Continuation(BaseModel):
+    """A push's targets handed on to a later invocation (the body of a work-queue message)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = KIND
+    version: int = 1
+    push: HandedPush
+    targets: list[HandedTarget] = Field(min_length=1)
+    hops: int = Field(default=1, ge=1)  # invocations of this push so far
+    handed_on_at: datetime
+
+    def body(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+def continuations(push: Push, waiting: Sequence[Assignment], hops: int, now: datetime) -> list[Continuation]:
+    """The continuations for ``waiting``, a message per TARGETS_PER_MESSAGE targets."""
+    handed = [
+        HandedTarget(
+            rule=a.rule.name,
+            cluster=a.target.cluster,
+            service=a.target.service,
+            container=a.target.container,
+            tries=a.tries,
+            announced=a.announced,
+            last_error=a.last_error,
+        )
+        for a in waiting
+    ]
+    return [
+        Continuation(push=HandedPush.of(push), targets=handed[i : i + TARGETS_PER_MESSAGE], hops=hops, handed_on_at=now)
+        for i in range(0, len(handed), TARGETS_PER_MESSAGE)
+    ]

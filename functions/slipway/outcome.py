@@ -1,0 +1,90 @@
+"""How one target of one push ended in an invocation, and the message subscribers get for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from slipway.errors import AwsError
+from slipway.model import Push, Service, Status
+from slipway.notifications import Notification
+from slipway.rules import Rule, Target
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one target of one push ended in this invocation."""
+
+    status: Status
+    reason: str
+    rule: str | None = None
+    parameter: str | None = None
+    target: Target | None = None
+    service: Service | None = None
+    task_definition: str | None = None
+    previous_task_definition: str | None = None
+    deployment_id: str | None = None
+    rollout_id: str | None = None
+    error_code: str | None = None
+    retryable: bool = False
+    containers: tuple[str, ...] = ()
+    supersedes: str | None = None
+    expects_rollback: bool = False
+    quiet: bool = False
+    held: str | None = None
+
+    @property
+    def launch_type(self) -> str | None:
+        return self.service.launch_type if self.service else None
+
+    @property
+    def published(self) -> bool:
+        """Whether subscribers hear of it: retryable failures are retried, quiet outcomes were heard of already."""
+        return not self.retryable and not self.quiet
+
+
+def error_outcome(
+    rule: Rule, target: Target, service: Service | None, error: AwsError, rollout: str | None = None
+) -> Outcome:
+    """The ERROR outcome of a target whose AWS call failed, with the AWS code and message."""
+    return Outcome(
+        Status.ERROR,
+        f"{error.operation} failed: {error.code}: {error.message}",
+        rule=rule.name,
+        parameter=rule.parameter,
+        target=target,
+        service=service,
+        previous_task_definition=service.task_definition if service else None,
+        error_code=error.code,
+        retryable=error.retryable,
+        rollout_id=rollout,
+    )
+
+
+def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
+    """The message subscribers get for one target's outcome."""
+    service = outcome.service
+    target = outcome.target
+    return Notification(
+        status=outcome.status.value,
+        repository=push.repository,
+        tag=push.tag,
+        digest=push.digest,
+        image=push.image,
+        cluster=service.cluster_name if service else (target.cluster_name if target else None),
+        service=service.name if service else (target.service if target else None),
+        launch_type=outcome.launch_type,
+        rule=outcome.rule,
+        parameter=outcome.parameter,
+        task_definition=outcome.task_definition,
+        previous_task_definition=outcome.previous_task_definition,
+        deployment_id=outcome.deployment_id,
+        rollout_id=outcome.rollout_id,
+        reason=outcome.reason,
+        error_code=outcome.error_code,
+        event_id=push.event_id,
+        initiated_by=push.initiated_by,
+        approved_by=push.approved_by,
+        held=outcome.held,
+        time=now,
+    )

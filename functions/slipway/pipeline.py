@@ -1,0 +1,263 @@
+"""One push through ECS, in one invocation: read -> decide -> group -> claim -> register -> update -> record.
+
+Targets go through in chunks (one DescribeServices per ten services, one BatchGetItem and
+one claims transaction per chunk). Each chunk's targets are decided by the claim state
+machine and grouped by the revision they will run; a group registers its revision once,
+then each of its services is updated on the worker pool, and the recorder announces and
+records them as they finish.
+
+Pacing is part of the plan, not only of the calls: before a group is taken, the ECS
+port forecasts when its RegisterTaskDefinition and UpdateService tokens will come. A
+group that would not start before the invocation's work deadline is not claimed: it
+waits, with every target after it, and the Deployer hands the waiting targets on to a
+later invocation. The reader stays a little ahead of the workers (LOOKAHEAD), so services
+are read shortly before they are updated, not minutes before.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from slipway import budget
+from slipway.attempt import Assignment, Attempt, Deploy
+from slipway.claims import Busy, Claims, Decision, Fresh, Reannounce, Settle
+from slipway.errors import AwsError
+from slipway.model import Push
+from slipway.outcome import Outcome
+from slipway.ports import Ecs, Notifier, PipelineStore
+from slipway.reading import TargetReader
+from slipway.recorder import Recording
+from slipway.records import Record
+from slipway.revisions import RevisionGroup, group
+from slipway.rollout import Roller
+from slipway.workers import Crew
+
+CHUNK = 100  # targets read, decided and claimed together: one BatchGetItem, one transaction
+LOOKAHEAD = 32  # registrations waiting for a worker before the next chunk is read
+START_MARGIN = 0.25  # seconds a group needs after its tokens come: the calls themselves
+
+
+@dataclass
+class Passage:
+    """What one invocation did for a push's assignments."""
+
+    outcomes: list[Outcome | None]  # aligned with the assignments; None: never tried (it waits)
+    announced: set[str] = field(default_factory=set)
+    notification_failures: list[str] = field(default_factory=list)
+
+    @property
+    def waiting(self) -> list[int]:
+        return [i for i, outcome in enumerate(self.outcomes) if outcome is None]
+
+
+class Pipeline:
+    """Rolls a push out to its assignments, as far as this invocation's time allows."""
+
+    def __init__(
+        self,
+        ecs: Ecs,
+        store: PipelineStore,
+        notifier: Notifier,
+        *,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None] = time.sleep,
+        workers: int = 16,
+    ) -> None:
+        self._ecs = ecs
+        self._store = store
+        self._notifier = notifier
+        self._clock = clock
+        self._workers = workers
+        self.reader = TargetReader(ecs, store, workers)
+        self.claims = Claims(store, self.reader, clock, sleep)
+        self.roller = Roller(ecs, self.claims)
+
+    def run(self, push: Push, assignments: Sequence[Assignment]) -> Passage:
+        """Roll ``push`` out to ``assignments``; what was done, and what waits for a later invocation."""
+        with Crew(self._workers) as crew:
+            return _Passage(self, push, assignments, crew).run()
+
+    def run_attempts(self, push: Push, attempts: Sequence[Attempt]) -> Passage:
+        """The same for attempts read already (a rollback; tests that hand the pipeline what it read)."""
+        with Crew(self._workers) as crew:
+            return _Passage(self, push, [a.assignment for a in attempts], crew).run(list(attempts))
+
+
+class _Passage:
+    """The state of one push's passage through the pipeline (one invocation)."""
+
+    def __init__(self, pipeline: Pipeline, push: Push, assignments: Sequence[Assignment], crew: Crew) -> None:
+        self.p = pipeline
+        self.push = push
+        self.assignments = list(assignments)
+        self.crew = crew
+        self.budget = budget.current()
+        self.outcomes: list[Outcome | None] = [None] * len(self.assignments)
+        self.index: dict[str, int] = {}  # rollout id -> assignment
+        self.alone: list[tuple[int, Attempt]] = []
+        self.recording = Recording(push, pipeline._store, pipeline._notifier, pipeline._clock)
+        self._queued = threading.Condition()
+        self.queued_registrations = 0
+        self.queued_updates = 0
+
+    def run(self, read: list[Attempt | Outcome] | None = None) -> Passage:
+        for start in range(0, len(self.assignments), CHUNK):
+            self._wait_for_room()
+            if self.budget.work_remaining() <= 0:
+                break
+            indices = range(start, min(start + CHUNK, len(self.assignments)))
+            items = read[start : indices.stop] if read is not None else self._read(indices)
+            if not self._chunk(indices, items):
+                break  # a group had to wait: so does everything after it
+        self.crew.join()
+        self.recording.flush()  # the attempts that go alone see the claims and records of the others
+        self._alone()
+        self.crew.join()
+        recorded = self.recording.finish()
+        for rollout, outcome in recorded.outcomes.items():
+            self.outcomes[self.index[rollout]] = outcome
+        return Passage(self.outcomes, recorded.announced, recorded.failures)
+
+    # -- a chunk: read, decide, group, take what fits, claim, start --------------------
+    def _read(self, indices: range) -> list[Attempt | Outcome]:
+        return self.p.reader.read(self.push, [self.assignments[i] for i in indices])
+
+    def _chunk(self, indices: range, read: list[Attempt | Outcome]) -> bool:
+        """Start a chunk's groups; False when some of them had to wait (nothing after them starts).
+
+        A push to one service goes alone: its claim is one conditional write, not a transaction.
+        """
+        if len(read) == 1 and isinstance(read[0], Attempt):
+            self.index[read[0].rollout_id] = indices[0]
+            self.alone.append((indices[0], read[0]))
+            return True
+        fresh: dict[str, tuple[int, Fresh]] = {}
+        resumed: list[tuple[int, Deploy]] = []
+        for i, item in zip(indices, read, strict=True):
+            if isinstance(item, Outcome):
+                self.outcomes[i] = item
+                continue
+            self.index[item.rollout_id] = i
+            decision = self.p.claims.decide(item)
+            if isinstance(decision, Fresh) and item.key in fresh:
+                self.alone.append((i, item))  # a second rule for the same service: after the first
+            elif isinstance(decision, Fresh):
+                fresh[item.key] = (i, decision)
+            elif isinstance(decision, Deploy):
+                resumed.append((i, decision))
+            else:
+                self._dispatch(i, decision)
+        groups = group([f.deploy for _, f in fresh.values()] + [d for _, d in resumed])
+        taken = self._take(groups)
+        starting = {id(m) for g in taken for m in g.members}
+        to_claim = [f for _, f in fresh.values() if id(f.deploy) in starting]
+        claimed, lost = self.p.claims.claim_many(to_claim)
+        self.alone.extend((fresh[a.key][0], a) for a in lost)
+        ready = {id(d) for d in claimed} | {id(d) for _, d in resumed}
+        for revision_group in taken:
+            members = tuple(m for m in revision_group.members if id(m) in ready)
+            if members:
+                self._start(RevisionGroup(members, revision_group.revision))
+        return len(taken) == len(groups)
+
+    def _take(self, groups: list[RevisionGroup]) -> list[RevisionGroup]:
+        """The groups whose ECS tokens come before the work deadline, in order; the rest wait."""
+        taken: list[RevisionGroup] = []
+        for candidate in groups:
+            registrations = self.queued_registrations + (1 if candidate.registers else 0)
+            updates = self.queued_updates + len(candidate)
+            ready_in = max(
+                self.p._ecs.forecast("RegisterTaskDefinition", registrations) if candidate.registers else 0.0,
+                self.p._ecs.forecast("UpdateService", updates),
+            )
+            if ready_in + START_MARGIN > self.budget.work_remaining():
+                break
+            with self._queued:
+                self.queued_registrations = registrations
+                self.queued_updates = updates
+            taken.append(candidate)
+        return taken
+
+    def _wait_for_room(self) -> None:
+        """Read the next chunk only once the workers are close to needing it."""
+        with self._queued:
+            while self.queued_registrations > LOOKAHEAD and self.budget.work_remaining() > 0:
+                self._queued.wait(timeout=0.5)
+
+    # -- the work on the crew ------------------------------------------------------------
+    def _start(self, revision_group: RevisionGroup) -> None:
+        self.crew.spawn(self._roll, revision_group)
+
+    def _roll(self, revision_group: RevisionGroup) -> None:
+        # Leave the queue as the call takes its token, so the forecast counts each once.
+        self._dequeue(registrations=1 if revision_group.registers else 0)
+        registered = self.p.roller.register(revision_group)
+        if registered.revision is None:
+            self._dequeue(updates=len(revision_group))
+            for member, outcome in zip(revision_group.members, registered.outcomes, strict=True):
+                self._end(member.attempt, outcome)
+            return
+        for member in revision_group.members:
+            self.crew.spawn(self._update, member, registered.revision)
+
+    def _update(self, deploy: Deploy, revision: str) -> None:
+        self._dequeue(updates=1)
+        result = self.p.roller.update(deploy, revision)
+        self._settled(deploy.attempt, result)
+
+    def _settled(self, attempt: Attempt, result: Record | Outcome) -> None:
+        if isinstance(result, Outcome):
+            self._end(attempt, result)
+            return
+        announced = attempt.assignment.announced == attempt.rollout_id
+        self.recording.add(Record(result.outcome, result.history, result.state, result.expected_generation, announced))
+
+    def _settle(self, settle: Settle) -> None:
+        self._settled(settle.attempt, self.p.roller.settle(settle))
+
+    def _dispatch(self, i: int, decision: Decision) -> None:
+        """Act on a decision that needs no claim written: an outcome, a settle, a reannouncement."""
+        if isinstance(decision, Outcome):
+            self.outcomes[i] = decision
+        elif isinstance(decision, Settle):
+            self.crew.spawn(self._settle, decision)
+        elif isinstance(decision, Reannounce):
+            self.crew.spawn(self.recording.reannounce, decision.attempt, decision.state)
+        elif isinstance(decision, Busy):
+            self.alone.append((i, decision.attempt))
+        elif isinstance(decision, Deploy):  # claimed by claim_alone, or an earlier attempt's
+            deploy = decision
+            with self._queued:
+                self.queued_registrations += 1 if deploy.revision is None else 0
+                self.queued_updates += 1
+            self._start(RevisionGroup((deploy,), deploy.revision))
+        else:
+            raise AssertionError(f"a {type(decision).__name__} is claimed before it is dispatched")
+
+    def _end(self, attempt: Attempt, outcome: Outcome) -> None:
+        self.outcomes[self.index[attempt.rollout_id]] = outcome
+
+    def _dequeue(self, registrations: int = 0, updates: int = 0) -> None:
+        with self._queued:
+            self.queued_registrations -= registrations
+            self.queued_updates -= updates
+            self._queued.notify_all()
+
+    # -- services claimed one by one, after the groups -----------------------------------
+    def _alone(self) -> None:
+        """Attempts that lost their claim, found the service busy, or repeat a service: one by one."""
+
+        def settle(i: int, attempt: Attempt) -> None:
+            try:
+                decision = self.p.claims.claim_alone(attempt)
+            except AwsError as error:
+                self.outcomes[i] = attempt.error(error)
+                return
+            self._dispatch(i, decision)
+
+        for i, attempt in self.alone:
+            self.crew.spawn(settle, i, attempt)
