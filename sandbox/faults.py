@@ -57,15 +57,15 @@ class Faults:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        self._planned: dict[str, deque[Fault]] = defaultdict(deque)
+        self._planned: dict[str, deque[Fault | None]] = defaultdict(deque)
         self._always: dict[str, Fault] = {}
         self._lock = threading.Lock()
         self.sent_after: Counter[str] = Counter()
 
-    def fail(self, operation: str, fault: Fault, times: int = 1) -> Faults:
-        """Answer the next ``times`` calls of ``service.Operation`` with ``fault``."""
+    def fail(self, operation: str, fault: Fault, times: int = 1, after: int = 0) -> Faults:
+        """Answer ``times`` calls of ``service.Operation`` with ``fault``, once ``after`` more have gone through."""
         with self._lock:
-            self._planned[operation].extend([fault] * times)
+            self._planned[operation].extend([None] * after + [fault] * times)
         return self
 
     def fail_always(self, operation: str, fault: Fault) -> Faults:
@@ -97,6 +97,8 @@ class Faults:
             self.calls[key] += 1
             planned = self._planned.get(key)
             fault = planned.popleft() if planned else self._always.get(key)
+            if planned is not None and not planned and fault is None:
+                self._planned.pop(key, None)
         if fault is None:
             return None
         if fault.after_send:

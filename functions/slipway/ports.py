@@ -212,7 +212,7 @@ class PushStore(Protocol):
         ...
 
     def put_mark(self, mark: PushMark, replaces: PushMark | None) -> PushMark | None:
-        """Record how a push was received over ``replaces`` (None: over nothing, or over itself).
+        """Record how a push was received over ``replaces`` (None: over nothing).
 
         Returns None when written; else the mark stored, which is not ``replaces``.
         """

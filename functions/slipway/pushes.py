@@ -70,7 +70,9 @@ def newer(push: Push, latest: RuleLatest, by_version: bool) -> bool:
 def covered(mark: PushMark, existing: PushMark) -> bool:
     """Whether ``existing`` means the push ``mark`` describes was received already by the other path."""
     if existing.event_id == mark.event_id:
-        return False  # the same delivery again (a retry): it goes on
+        # The same event again is Lambda's retry of a failed invocation: it goes on. The
+        # reconcile looks at recent images more than once: what it found once is done.
+        return mark.source == RECONCILE
     if mark.source == EVENT:
         # A reconciled push whose event comes late; an earlier event of the same digest
         # and tag is a push of its own (the tag was moved away and back).

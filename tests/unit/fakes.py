@@ -207,9 +207,11 @@ class Call:
 class FakeEcs:
     """ECS in memory: clusters of services, task definitions by ARN, deployments on update."""
 
-    def __init__(self, account: str = ACCOUNT, region: str = REGION) -> None:
+    def __init__(self, account: str = ACCOUNT, region: str = REGION, registrations: int | None = None) -> None:
+        """``registrations``: how many the account's pace allows this invocation (None: no limit)."""
         self.account = account
         self.region = region
+        self.registrations_left = registrations
         self.clusters: dict[str, dict[str, Service]] = {}
         self.task_definitions: dict[str, TaskDefinition] = {}
         self.calls: list[Call] = []
@@ -275,6 +277,9 @@ class FakeEcs:
 
     def register_task_definition(self, body: dict[str, Any], tags: Sequence[tuple[str, str]]) -> str:
         self._record("RegisterTaskDefinition", body=body, tags=list(tags))
+        with self._lock:
+            if self.registrations_left is not None:
+                self.registrations_left -= 1
         fault = self._fault_before("RegisterTaskDefinition")
         arn = self.add_task_definition(json.loads(json.dumps(body)), tags)
         if fault:
@@ -317,8 +322,11 @@ class FakeEcs:
         return []
 
     def forecast(self, operation: str, count: int) -> float:
-        """The fake account has no quotas: every call can go now."""
-        return 0.0
+        """Now, or never within this invocation once the registrations allowed are spent."""
+        left = self.registrations_left
+        if operation != "RegisterTaskDefinition" or left is None or count <= left:
+            return 0.0
+        return 3600.0
 
     # -- internals
     def _record(self, operation: str, **args: Any) -> None:
@@ -529,12 +537,14 @@ class FakeStore:
     def put_mark(self, mark: PushMark, replaces: PushMark | None) -> PushMark | None:
         with self._lock:
             self._raise_fault("UpdateItem")
-            return self._swap(self.marks, (mark.repository, mark.digest, mark.tag), mark, replaces)
+            return self._swap(self.marks, (mark.repository, mark.digest, mark.tag), mark, replaces, own=False)
 
     @staticmethod
-    def _swap(items: dict[Any, Any], key: Any, new: Any, replaces: Any) -> Any:
+    def _swap(items: dict[Any, Any], key: Any, new: Any, replaces: Any, own: bool = True) -> Any:
+        """Write ``new`` over ``replaces``; with None, over nothing (or, ``own``, over the same event's)."""
         stored = items.get(key)
-        allowed = stored is None or stored.event_id == new.event_id if replaces is None else stored == replaces
+        fresh = stored is None or (own and stored.event_id == new.event_id)
+        allowed = fresh if replaces is None else stored == replaces
         if not allowed:
             return stored
         items[key] = new

@@ -70,7 +70,10 @@ class PushTable(Table):
                 "expiration": self._expiration(),
             }
         )
-        stopped = self._swap(item, *self._over(mark.event_id, replaces.event_id if replaces else None))
+        if replaces is None:
+            stopped = self._swap(item, "attribute_not_exists(pk)", {})
+        else:
+            stopped = self._swap(item, *self._over(mark.event_id, replaces.event_id))
         return PushMark(**from_item(stopped, _MARK_FIELDS)) if stopped is not None else None
 
     @staticmethod
