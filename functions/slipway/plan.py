@@ -26,6 +26,7 @@ TAG_PREFIX = "slipway:"
 IN_FLIGHT = frozenset({"PENDING", "REGISTERED"})
 LIVE = frozenset({"PENDING", "REGISTERED", "DEPLOYING", "SUCCEEDED"})
 SUPPORTED_CONTROLLERS = frozenset({"ECS"})
+TAG_VALUE_LIMIT = 256  # characters of an ECS tag value
 
 
 @dataclass(frozen=True)
@@ -185,8 +186,12 @@ def plan(
 
 
 def merge_tags(existing: tuple[tuple[str, str], ...], ours: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    """The revision's tags: the family's own (AWS-reserved ones dropped) plus Slipway's."""
-    ours_keyed = {TAG_PREFIX + k: v for k, v in ours if v}
+    """The revision's tags: the family's own (AWS-reserved ones dropped) plus Slipway's.
+
+    ECS takes tag values of up to 256 characters and ECR tags may have 300: a longer
+    image tag is cut (the digest, not the tag, says what runs).
+    """
+    ours_keyed = {TAG_PREFIX + k: v[:TAG_VALUE_LIMIT] for k, v in ours if v}
     kept = [(k, v) for k, v in existing if not k.lower().startswith("aws:") and k not in ours_keyed]
     return tuple(kept) + tuple(ours_keyed.items())
 

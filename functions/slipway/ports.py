@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from slipway.notifications import Notification
     from slipway.pushes import PushMark, RuleLatest
     from slipway.report import PushReport
+    from slipway.rulecheck import RuleVersion
 
 
 @dataclass
@@ -227,6 +228,55 @@ class Store(PipelineStore, GateQueries, HoldStore, PushStore, Protocol):
     """Slipway's table, as the deploy function uses it."""
 
 
+# -- the track function and the rule checker ------------------------------------------
+
+
+class TrackingStore(Protocol):
+    def rollout_by_deployment(self, deployment_id: str) -> tuple[Rollout, str] | None: ...
+
+    def get_rollout(self, rollout_id: str) -> Rollout | None: ...
+
+    def link_deployment(self, deployment_id: str, rollout: Rollout, role: str) -> None: ...
+
+    def transition(
+        self, rollout: Rollout, status: str, allowed_from: frozenset[str], **changes: Any
+    ) -> Rollout | None: ...
+
+    def pending_notice(self, rollout: Rollout) -> str | None: ...
+
+    def notice_sent(self, rollout: Rollout, status: str) -> None: ...
+
+    def untrack(self, rollout: Rollout) -> None: ...
+
+    def tracked_before(self, cutoff: datetime) -> list[str]: ...
+
+    def set_state_status(self, key: str, rollout_id: str, status: str) -> None: ...
+
+    def get_state(self, key: str) -> ServiceState | None: ...
+
+
+class TrackingEcs(Protocol):
+    def describe_services(self, cluster: str, names: Sequence[str]) -> ServiceLookup: ...
+
+    def describe_tasks(
+        self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3
+    ) -> list[dict[str, Any]]: ...
+
+
+class ServiceReader(Protocol):
+    """What the rule checker reads of ECS."""
+
+    def describe_services(self, cluster: str, names: Sequence[str]) -> ServiceLookup: ...
+
+    def describe_task_definition(self, arn: str) -> TaskDefinition: ...
+
+
+class RuleReader(Protocol):
+    def read(self, name: str) -> RuleVersion | None: ...
+
+    def load(self, repository: str, fresh: bool = False) -> RuleSet: ...
+
+
 __all__ = [
     "ClaimStore",
     "Ecs",
@@ -241,10 +291,14 @@ __all__ = [
     "Registry",
     "Rereader",
     "RollbackStore",
+    "RuleReader",
     "RuleSet",
     "RuleSource",
     "ServiceLookup",
+    "ServiceReader",
     "Store",
     "Superseder",
+    "TrackingEcs",
+    "TrackingStore",
     "WorkQueue",
 ]

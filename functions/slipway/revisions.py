@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slipway.attempt import Deploy
-from slipway.plan import TAG_PREFIX
-
-TAG_VALUE_LIMIT = 256  # ECS tag values
+from slipway.plan import TAG_PREFIX, TAG_VALUE_LIMIT
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from slipway.errors import AwsError
 from slipway.notifications import Notification
-from slipway.ports import RuleSet
+from slipway.ports import RuleReader, RuleSet, ServiceReader
 from slipway.rules import Rule, RuleInvalid, parse_rule, split_parameter
 
 logger = Logger(child=True)
@@ -32,21 +32,9 @@ class RuleVersion:
     modified_at: datetime | None
 
 
-class RuleReader(Protocol):
-    def read(self, name: str) -> RuleVersion | None: ...
-
-    def load(self, repository: str, fresh: bool = False) -> RuleSet: ...
-
-
-class Lookup(Protocol):
-    def describe_services(self, cluster: str, names: Any) -> Any: ...
-
-    def describe_task_definition(self, arn: str) -> Any: ...
-
-
 def live_problems(
     rule: Rule,
-    ecs: Lookup,
+    ecs: ServiceReader,
     siblings: RuleSet,
     account: str,
     region: str,
@@ -71,7 +59,7 @@ def live_problems(
     return problems
 
 
-def _service_problems(path: str, target: Any, ecs: Lookup) -> list[str]:
+def _service_problems(path: str, target: Any, ecs: ServiceReader) -> list[str]:
     try:
         lookup = ecs.describe_services(target.cluster, [target.service])
     except AwsError as error:
@@ -130,7 +118,7 @@ class RuleChecker:
     def __init__(
         self,
         reader: RuleReader,
-        ecs: Lookup,
+        ecs: ServiceReader,
         notifier: Any,
         rules_path: str,
         account: str,

@@ -28,13 +28,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from slipway.errors import AwsError
 from slipway.model import Rollout, Service, Status
 from slipway.notifications import Notification
+from slipway.ports import Notifier, TrackingEcs, TrackingStore
 
 logger = Logger(child=True)
 
@@ -93,32 +94,6 @@ class DeploymentChange:
         """The deployment this one rolls the service back to (the last completed one), if it is a rollback."""
         match = ROLLBACK_REASON.search(self.reason.strip())
         return match.group("id") if match else None
-
-
-class TrackingStore(Protocol):
-    def rollout_by_deployment(self, deployment_id: str) -> tuple[Rollout, str] | None: ...
-    def get_rollout(self, rollout_id: str) -> Rollout | None: ...
-    def link_deployment(self, deployment_id: str, rollout: Rollout, role: str) -> None: ...
-    def transition(
-        self, rollout: Rollout, status: str, allowed_from: frozenset[str], **changes: Any
-    ) -> Rollout | None: ...
-    def pending_notice(self, rollout: Rollout) -> str | None: ...
-    def notice_sent(self, rollout: Rollout, status: str) -> None: ...
-    def untrack(self, rollout: Rollout) -> None: ...
-    def tracked_before(self, cutoff: datetime) -> list[str]: ...
-    def set_state_status(self, key: str, rollout_id: str, status: str) -> None: ...
-    def get_state(self, key: str) -> Any: ...
-
-
-class TrackingEcs(Protocol):
-    def describe_services(self, cluster: str, names: Any) -> Any: ...
-    def describe_tasks(
-        self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3
-    ) -> list[dict[str, Any]]: ...
-
-
-class Notifier(Protocol):
-    def publish(self, messages: Any) -> list[str]: ...
 
 
 def outcome_notification(rollout: Rollout, now: datetime) -> Notification:

@@ -493,3 +493,11 @@ def test_rollout_id_is_stable_and_distinct_per_event_rule_and_service() -> None:
     assert rollout_id("evt-1", "main", "prod/web") == first
     assert len({first, rollout_id("evt-2", "main", "prod/web"), rollout_id("evt-1", "b", "prod/web")}) == 3
     assert rollout_id("evt-1", "main", "prod/api") != first
+
+
+def test_merge_tags_cuts_a_value_longer_than_ecs_allows() -> None:
+    tag = "v1-" + "x" * 297  # ECR allows 300 characters, ECS tag values 256
+
+    merged = dict(merge_tags((), (("tag", tag),)))
+
+    assert merged["slipway:tag"] == tag[:256]
