@@ -39,6 +39,7 @@ from slipway.workers import Crew
 CHUNK = 100  # targets read, decided and claimed together: one BatchGetItem, one transaction
 LOOKAHEAD = 32  # registrations waiting for a worker before the next chunk is read
 START_MARGIN = 0.25  # seconds a group needs after its tokens come: the calls themselves
+REGISTRARS = 8  # threads that register revisions (and claim alone): at ECS's pace they mostly wait for tokens
 
 
 @dataclass
@@ -78,23 +79,29 @@ class Pipeline:
 
     def run(self, push: Push, assignments: Sequence[Assignment]) -> Passage:
         """Roll ``push`` out to ``assignments``; what was done, and what waits for a later invocation."""
-        with Crew(self._workers) as crew:
-            return _Passage(self, push, assignments, crew).run()
+        with Crew(self._workers) as crew, Crew(REGISTRARS) as registrar:
+            return _Passage(self, push, assignments, crew, registrar).run()
 
     def run_attempts(self, push: Push, attempts: Sequence[Attempt]) -> Passage:
         """The same for attempts read already (a rollback; tests that hand the pipeline what it read)."""
-        with Crew(self._workers) as crew:
-            return _Passage(self, push, [a.assignment for a in attempts], crew).run(list(attempts))
+        with Crew(self._workers) as crew, Crew(REGISTRARS) as registrar:
+            return _Passage(self, push, [a.assignment for a in attempts], crew, registrar).run(list(attempts))
 
 
 class _Passage:
     """The state of one push's passage through the pipeline (one invocation)."""
 
-    def __init__(self, pipeline: Pipeline, push: Push, assignments: Sequence[Assignment], crew: Crew) -> None:
+    def __init__(
+        self, pipeline: Pipeline, push: Push, assignments: Sequence[Assignment], crew: Crew, registrar: Crew
+    ) -> None:
+        """``registrar`` runs the groups (a registration each, waiting for its token) and the attempts that
+        go alone; ``crew`` the updates, records and reannouncements, so that they never wait behind a
+        registration's token."""
         self.p = pipeline
         self.push = push
         self.assignments = list(assignments)
         self.crew = crew
+        self.registrar = registrar
         self.budget = budget.current()
         self.outcomes: list[Outcome | None] = [None] * len(self.assignments)
         self.index: dict[str, int] = {}  # rollout id -> assignment
@@ -113,10 +120,10 @@ class _Passage:
             items = read[start : indices.stop] if read is not None else self._read(indices)
             if not self._chunk(indices, items):
                 break  # a group had to wait: so does everything after it
-        self.crew.join()
+        self._join()
         self.recording.flush()  # the attempts that go alone see the claims and records of the others
         self._alone()
-        self.crew.join()
+        self._join()
         recorded = self.recording.finish()
         for rollout, outcome in recorded.outcomes.items():
             self.outcomes[self.index[rollout]] = outcome
@@ -188,9 +195,13 @@ class _Passage:
             while self.queued_registrations > LOOKAHEAD and self.budget.work_remaining() > 0:
                 self._queued.wait(timeout=0.5)
 
-    # -- the work on the crew ------------------------------------------------------------
+    # -- the work on the crews ------------------------------------------------------------
+    def _join(self) -> None:
+        self.registrar.join()  # its tasks start updates on the crew; the crew's start nothing on it
+        self.crew.join()
+
     def _start(self, revision_group: RevisionGroup) -> None:
-        self.crew.spawn(self._roll, revision_group)
+        self.registrar.spawn(self._roll, revision_group)
 
     def _roll(self, revision_group: RevisionGroup) -> None:
         # Leave the queue as the call takes its token, so the forecast counts each once.
@@ -260,4 +271,4 @@ class _Passage:
             self._dispatch(i, decision)
 
         for i, attempt in self.alone:
-            self.crew.spawn(settle, i, attempt)
+            self.registrar.spawn(settle, i, attempt)
