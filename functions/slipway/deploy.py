@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -27,14 +26,13 @@ from slipway.gates import Gatekeeper
 from slipway.handon import MAX_TRIES, Continuation, continuations
 from slipway.model import RECONCILE as RECONCILE_BY
 from slipway.model import Hold, Push, Status
-from slipway.outcome import Outcome, notification
+from slipway.outcome import Outcome
 from slipway.pipeline import Passage, Pipeline
 from slipway.ports import Ecs, Notifier, RuleSource, Store, Superseder, WorkQueue
 from slipway.preview import PlanLine, Preview
 from slipway.pushes import EVENT, RECONCILE, PushMark, PushOrder
-from slipway.report import PushReport
+from slipway.report import PushReport, Reporter
 from slipway.rules import Rule, Target
-from slipway.workers import submit
 
 logger = Logger(child=True)
 
@@ -86,6 +84,7 @@ class Deployer:
         self._count = count
         self._tracker = tracker
         self._order = PushOrder(store)
+        self._reporter = Reporter(notifier, store, tracker, clock, count)
         self.admission = Admission(store, gates, allowed_clusters, clock)
         self.pipeline = Pipeline(ecs, store, notifier, clock=clock, sleep=sleep, workers=max_concurrency)
         self._preview = Preview(rules, self.admission, self.pipeline.reader)
@@ -109,13 +108,13 @@ class Deployer:
         if not report.matched_rules and not ruleset.invalid:
             logger.info("no rule matched the push", extra={"unmatched": report.unmatched_rules})
             self._count("PushesUnmatched", 1)
-            self._remember(report)
+            self._reporter.remember(report)
             return report
         for rule in {a.rule.name: a.rule for a in selection.assignments}.values():
             self._order.admit(push, rule)  # the newest push of the rule, for targets still to come
         self._roll_out(push, selection.assignments, report, hops=1)
-        self._finish(push, report)
-        self._remember(report)
+        self._reporter.finish(push, report)
+        self._reporter.remember(report)
         return report
 
     def _received_already(self, push: Push, report: PushReport) -> bool:
@@ -152,7 +151,7 @@ class Deployer:
         logger.info("carrying on", extra={"targets": len(assignments), "hop": continuation.hops + 1})
         assignments = self._newest(push, assignments, report)
         self._roll_out(push, assignments, report, hops=continuation.hops + 1)
-        self._finish(push, report)
+        self._reporter.finish(push, report)
         return report
 
     def _still_wanted(self, push: Push, rule: Rule | None, target: Target) -> Target | Outcome:
@@ -230,55 +229,6 @@ class Deployer:
         self._count("TargetsHandedOn", len(waiting))
         logger.info("targets handed on to a later invocation", extra={"count": len(waiting), "hop": hops})
 
-    def _finish(self, push: Push, report: PushReport) -> None:
-        """Publish the outcomes the pipeline did not announce itself, count them, close superseded rollouts."""
-        now = self._clock()
-        messages = [
-            notification(push, o, now) for o in report.outcomes if o.published and o.status is not Status.DEPLOYING
-        ]
-        with ThreadPoolExecutor(max_workers=1) as background:  # publish while the outcomes are logged
-            publishing = submit(background, self._notifier.publish, messages)
-            self._log(report)
-            report.notification_failures.extend(publishing.result())
-        if report.notification_failures:
-            logger.error("notifications not published", extra={"failures": report.notification_failures})
-            self._count("NotificationFailures", len(report.notification_failures))
-        self._supersede(push, report)
-
-    def _supersede(self, push: Push, report: PushReport) -> None:
-        """Close the rollouts that this push's rollouts replaced before they finished."""
-        if self._tracker is None:
-            return
-        for outcome in report.outcomes:
-            if not outcome.supersedes:
-                continue
-            try:
-                self._tracker.supersede(outcome.supersedes, f"replaced by rollout {outcome.rollout_id} of {push.label}")
-            except AwsError as error:
-                report.notification_failures.append(f"SUPERSEDED {outcome.supersedes}: {error}")
-
-    def _remember(self, report: PushReport) -> None:
-        """Keep what the push matched and why, for ``slipway explain``."""
-        record = {**report.summary(), "event_id": report.push.event_id, "time": self._clock().isoformat()}
-        try:
-            self._store.put_push(report.push.repository, record)
-        except AwsError as error:
-            logger.warning("push record not kept", extra={"error": str(error)})
-
-    def _log(self, report: PushReport) -> None:
-        for outcome in report.outcomes:
-            extra = {"status": outcome.status.value, "rule": outcome.rule, "reason": outcome.reason}
-            extra["target"] = outcome.target.key if outcome.target else None
-            if outcome.status is Status.ERROR:
-                logger.error(
-                    "target failed", extra={**extra, "error_code": outcome.error_code, "retryable": outcome.retryable}
-                )
-            else:
-                logger.info("target outcome", extra=extra)
-        self._count("TargetsDeployed", report.count(Status.DEPLOYING))
-        self._count("TargetsSkipped", report.count(Status.SKIPPED))
-        self._count("TargetsErrored", report.count(Status.ERROR))
-
     # -- a dry run ------------------------------------------------------------------------
     def preview(self, push: Push) -> list[PlanLine]:
         """Per rule and target, what this push would do and why; reads only, writes nothing."""
@@ -310,7 +260,7 @@ class Deployer:
         self._store.delete_hold(hold)
         report = PushReport(push, matched_rules=[rule.name])
         self._roll_out(push, admitted, report, hops=1)
-        self._finish(push, report)
+        self._reporter.finish(push, report)
         return report.outcomes + report.handed_on
 
 

@@ -1,11 +1,21 @@
-"""Everything one push led to in one invocation: for the handler's result, logs and metrics."""
+"""Everything one push led to in one invocation, and telling it: messages, logs, metrics, the explain record."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from aws_lambda_powertools import Logger
+
+from slipway.errors import AwsError
 from slipway.model import Push, Status
-from slipway.outcome import Outcome
+from slipway.outcome import Outcome, notification
+from slipway.ports import Notifier, PushStore, Superseder
+from slipway.workers import submit
+
+logger = Logger(child=True)
 
 
 @dataclass
@@ -53,3 +63,71 @@ class PushReport:
             "received_already": self.received_already,
             "notification_failures": self.notification_failures,
         }
+
+
+class Reporter:
+    """Tells what a push led to: the messages the pipeline did not send, logs, metrics, ``slipway explain``."""
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        pushes: PushStore,
+        tracker: Superseder | None,
+        clock: Callable[[], datetime],
+        count: Callable[[str, int], None],
+    ) -> None:
+        self._notifier = notifier
+        self._store = pushes
+        self._tracker = tracker
+        self._clock = clock
+        self._count = count
+
+    def finish(self, push: Push, report: PushReport) -> None:
+        """Publish the outcomes the pipeline did not announce itself, count them, close superseded rollouts."""
+        now = self._clock()
+        messages = [
+            notification(push, o, now) for o in report.outcomes if o.published and o.status is not Status.DEPLOYING
+        ]
+        with ThreadPoolExecutor(max_workers=1) as background:  # publish while the outcomes are logged
+            publishing = submit(background, self._notifier.publish, messages)
+            self.log(report)
+            report.notification_failures.extend(publishing.result())
+        if report.notification_failures:
+            logger.error("notifications not published", extra={"failures": report.notification_failures})
+            self._count("NotificationFailures", len(report.notification_failures))
+        self._supersede(push, report)
+
+    def _supersede(self, push: Push, report: PushReport) -> None:
+        """Close the rollouts that this push's rollouts replaced before they finished."""
+        if self._tracker is None:
+            return
+        for outcome in report.outcomes:
+            if not outcome.supersedes:
+                continue
+            try:
+                self._tracker.supersede(outcome.supersedes, f"replaced by rollout {outcome.rollout_id} of {push.label}")
+            except AwsError as error:
+                report.notification_failures.append(f"SUPERSEDED {outcome.supersedes}: {error}")
+
+    def remember(self, report: PushReport) -> None:
+        """Keep what the push matched and why, for ``slipway explain``."""
+        record = {**report.summary(), "event_id": report.push.event_id, "time": self._clock().isoformat()}
+        try:
+            self._store.put_push(report.push.repository, record)
+        except AwsError as error:
+            logger.warning("push record not kept", extra={"error": str(error)})
+
+    def log(self, report: PushReport) -> None:
+        """Each outcome logged, and counted by status."""
+        for outcome in report.outcomes:
+            extra = {"status": outcome.status.value, "rule": outcome.rule, "reason": outcome.reason}
+            extra["target"] = outcome.target.key if outcome.target else None
+            if outcome.status is Status.ERROR:
+                logger.error(
+                    "target failed", extra={**extra, "error_code": outcome.error_code, "retryable": outcome.retryable}
+                )
+            else:
+                logger.info("target outcome", extra=extra)
+        self._count("TargetsDeployed", report.count(Status.DEPLOYING))
+        self._count("TargetsSkipped", report.count(Status.SKIPPED))
+        self._count("TargetsErrored", report.count(Status.ERROR))

@@ -169,7 +169,7 @@ repository_names = (
 image_tags = st.text(alphabet="aZ9._-/+: \n", min_size=1, max_size=14) | runs_of("v", 290, 310)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(name=repository_names)
 def test_fuzz_repository_name_accepted_iff_ecr_model_allows_it(name: str) -> None:
     assert _accepted({"repository-name": name}) is _ecr_allows_repository(name)
@@ -181,7 +181,7 @@ def test_fuzz_image_tag_accepted_iff_ecr_allows_it(tag: str) -> None:
     assert _accepted({"image-tag": tag}) is _ecr_allows_tag(tag)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(name=st.from_regex(REPOSITORY, fullmatch=True), tag=st.from_regex(TAG, fullmatch=True))
 def test_fuzz_slipway_grammar_is_within_ecr_model(name: str, tag: str) -> None:
     # Every name and tag Slipway's own patterns generate is one ECR allows (the length
