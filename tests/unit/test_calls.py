@@ -13,19 +13,7 @@ from slipway.aws.calls import ATTEMPTS_WITHOUT_DEADLINE, Caller, RetryingClient
 from slipway.aws.pacing import Pacer, Quota
 from slipway.budget import Budget
 from slipway.errors import OUT_OF_TIME, AwsError
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.unit.clock import FakeMonotonic
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
@@ -49,16 +37,16 @@ class Flaky:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeMonotonic:
     monkeypatch.setattr(calls, "backoff_delay", lambda attempt, throttled: 0.1)
-    return Clock()
+    return FakeMonotonic()
 
 
-def caller(clock: Clock, service: str = "ecs", pacer: Pacer | None = None) -> Caller:
+def caller(clock: FakeMonotonic, service: str = "ecs", pacer: Pacer | None = None) -> Caller:
     return Caller(service, "eu-west-1", pacer, clock=clock, sleep=clock.sleep)
 
 
-def test_caller_retries_throttling_past_botocores_five_attempts_while_time_allows(clock: Clock) -> None:
+def test_caller_retries_throttling_past_botocores_five_attempts_while_time_allows(clock: FakeMonotonic) -> None:
     call = Flaky(*[client_error("ThrottlingException") for _ in range(12)])
 
     with budget.running(Budget(deadline=100.0, clock=clock)):
@@ -68,7 +56,7 @@ def test_caller_retries_throttling_past_botocores_five_attempts_while_time_allow
     assert call.calls == 13
 
 
-def test_caller_stops_at_the_work_deadline_with_the_last_error_still_retryable(clock: Clock) -> None:
+def test_caller_stops_at_the_work_deadline_with_the_last_error_still_retryable(clock: FakeMonotonic) -> None:
     call = Flaky(*[client_error("ThrottlingException") for _ in range(1000)])
 
     with budget.running(Budget(deadline=10.0, reserve=5.0, clock=clock)), pytest.raises(AwsError) as raised:
@@ -79,7 +67,7 @@ def test_caller_stops_at_the_work_deadline_with_the_last_error_still_retryable(c
     assert call.calls > 10
 
 
-def test_caller_finishing_calls_may_use_the_reserve(clock: Clock) -> None:
+def test_caller_finishing_calls_may_use_the_reserve(clock: FakeMonotonic) -> None:
     call = Flaky(*[client_error("ProvisionedThroughputExceededException") for _ in range(80)])
 
     with budget.running(Budget(deadline=10.0, reserve=5.0, clock=clock)):
@@ -88,7 +76,7 @@ def test_caller_finishing_calls_may_use_the_reserve(clock: Clock) -> None:
     assert 5.0 < clock.now < 10.0
 
 
-def test_caller_refused_call_is_raised_at_once_with_its_code(clock: Clock) -> None:
+def test_caller_refused_call_is_raised_at_once_with_its_code(clock: FakeMonotonic) -> None:
     call = Flaky(client_error("AccessDeniedException"))
 
     with budget.running(Budget(deadline=100.0, clock=clock)), pytest.raises(AwsError) as raised:
@@ -102,7 +90,7 @@ def test_caller_refused_call_is_raised_at_once_with_its_code(clock: Clock) -> No
     assert call.calls == 1 and clock.slept == []
 
 
-def test_caller_timeout_is_retried_as_transient(clock: Clock) -> None:
+def test_caller_timeout_is_retried_as_transient(clock: FakeMonotonic) -> None:
     call = Flaky(ReadTimeoutError(endpoint_url="https://ecs"))
 
     with budget.running(Budget(deadline=100.0, clock=clock)):
@@ -111,7 +99,7 @@ def test_caller_timeout_is_retried_as_transient(clock: Clock) -> None:
     assert call.calls == 2
 
 
-def test_caller_without_deadline_stops_after_a_fixed_count(clock: Clock) -> None:
+def test_caller_without_deadline_stops_after_a_fixed_count(clock: FakeMonotonic) -> None:
     call = Flaky(*[client_error("InternalError", 500) for _ in range(100)])
 
     with pytest.raises(AwsError):
@@ -120,7 +108,7 @@ def test_caller_without_deadline_stops_after_a_fixed_count(clock: Clock) -> None
     assert call.calls == ATTEMPTS_WITHOUT_DEADLINE
 
 
-def test_caller_paces_each_attempt_and_a_throttle_waits_for_a_refill(clock: Clock) -> None:
+def test_caller_paces_each_attempt_and_a_throttle_waits_for_a_refill(clock: FakeMonotonic) -> None:
     pacer = Pacer({"ecs": {"RegisterTaskDefinition": Quota(20, 1)}}, clock, clock.sleep)
     call = Flaky(client_error("ThrottlingException"))
 
@@ -132,7 +120,7 @@ def test_caller_paces_each_attempt_and_a_throttle_waits_for_a_refill(clock: Cloc
     assert sum(clock.slept) >= 1.0
 
 
-def test_caller_no_token_before_the_deadline_makes_no_call(clock: Clock) -> None:
+def test_caller_no_token_before_the_deadline_makes_no_call(clock: FakeMonotonic) -> None:
     pacer = Pacer({"ecs": {"RegisterTaskDefinition": Quota(1, 0.1)}}, clock, clock.sleep)
     call = Flaky()
 
@@ -145,7 +133,7 @@ def test_caller_no_token_before_the_deadline_makes_no_call(clock: Clock) -> None
     assert call.calls == 1
 
 
-def test_retrying_client_raises_what_botocore_raised(clock: Clock) -> None:
+def test_retrying_client_raises_what_botocore_raised(clock: FakeMonotonic) -> None:
     class Client:
         class meta:
             method_to_api_mapping = {"put_item": "PutItem"}

@@ -5,27 +5,15 @@ from __future__ import annotations
 import pytest
 
 from slipway.aws.pacing import ECS_QUOTAS, Pacer, Quota, TokenBucket, ecs_quotas, parse_quotas
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.unit.clock import FakeMonotonic
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeMonotonic:
+    return FakeMonotonic(1000.0)
 
 
-def test_token_bucket_burst_goes_at_once_then_one_per_refill(clock: Clock) -> None:
+def test_token_bucket_burst_goes_at_once_then_one_per_refill(clock: FakeMonotonic) -> None:
     bucket = TokenBucket(Quota(burst=3, rate=2), clock)
 
     waits = [bucket.reserve() for _ in range(5)]
@@ -34,7 +22,7 @@ def test_token_bucket_burst_goes_at_once_then_one_per_refill(clock: Clock) -> No
     assert waits == [0.0, 0.0, 0.0, 0.5, 1.0]
 
 
-def test_token_bucket_refills_with_time_up_to_its_burst(clock: Clock) -> None:
+def test_token_bucket_refills_with_time_up_to_its_burst(clock: FakeMonotonic) -> None:
     bucket = TokenBucket(Quota(burst=2, rate=1), clock)
     bucket.reserve()
     bucket.reserve()
@@ -44,7 +32,7 @@ def test_token_bucket_refills_with_time_up_to_its_burst(clock: Clock) -> None:
     assert [bucket.reserve() for _ in range(3)] == [0.0, 0.0, 1.0]
 
 
-def test_token_bucket_drain_makes_the_next_request_wait_for_a_refill(clock: Clock) -> None:
+def test_token_bucket_drain_makes_the_next_request_wait_for_a_refill(clock: FakeMonotonic) -> None:
     bucket = TokenBucket(Quota(burst=20, rate=1), clock)
 
     bucket.drain()  # a throttled answer: the account's bucket is empty
@@ -52,7 +40,7 @@ def test_token_bucket_drain_makes_the_next_request_wait_for_a_refill(clock: Cloc
     assert bucket.reserve() == 1.0
 
 
-def test_token_bucket_give_back_returns_a_reservation(clock: Clock) -> None:
+def test_token_bucket_give_back_returns_a_reservation(clock: FakeMonotonic) -> None:
     bucket = TokenBucket(Quota(burst=1, rate=1), clock)
     bucket.reserve()
     assert bucket.reserve() == 1.0
@@ -62,7 +50,7 @@ def test_token_bucket_give_back_returns_a_reservation(clock: Clock) -> None:
     assert bucket.reserve() == 1.0  # the second reservation was returned: the next waits as it did
 
 
-def test_token_bucket_eta_counts_the_reserved_tokens(clock: Clock) -> None:
+def test_token_bucket_eta_counts_the_reserved_tokens(clock: FakeMonotonic) -> None:
     bucket = TokenBucket(Quota(burst=20, rate=1), clock)
     for _ in range(20):
         bucket.reserve()
@@ -73,7 +61,7 @@ def test_token_bucket_eta_counts_the_reserved_tokens(clock: Clock) -> None:
     assert bucket.eta(10) == 6.0
 
 
-def test_pacer_acquire_sleeps_until_the_token_comes(clock: Clock) -> None:
+def test_pacer_acquire_sleeps_until_the_token_comes(clock: FakeMonotonic) -> None:
     pacer = Pacer({"ecs": {"RegisterTaskDefinition": Quota(1, 1)}}, clock, clock.sleep)
 
     assert pacer.acquire("eu-west-1", "ecs", "RegisterTaskDefinition", deadline=None)
@@ -82,7 +70,7 @@ def test_pacer_acquire_sleeps_until_the_token_comes(clock: Clock) -> None:
     assert clock.slept == [1.0]
 
 
-def test_pacer_acquire_past_the_deadline_takes_no_token(clock: Clock) -> None:
+def test_pacer_acquire_past_the_deadline_takes_no_token(clock: FakeMonotonic) -> None:
     pacer = Pacer({"ecs": {"RegisterTaskDefinition": Quota(1, 1)}}, clock, clock.sleep)
     pacer.acquire("eu-west-1", "ecs", "RegisterTaskDefinition", deadline=None)
 
@@ -92,7 +80,7 @@ def test_pacer_acquire_past_the_deadline_takes_no_token(clock: Clock) -> None:
     assert pacer.eta("eu-west-1", "ecs", "RegisterTaskDefinition", 1) == 1.0  # the token is still there to take
 
 
-def test_pacer_buckets_are_per_action_and_region(clock: Clock) -> None:
+def test_pacer_buckets_are_per_action_and_region(clock: FakeMonotonic) -> None:
     pacer = Pacer(ecs_quotas(), clock, clock.sleep)
     for _ in range(20):
         pacer.acquire("eu-west-1", "ecs", "RegisterTaskDefinition", None)
@@ -102,7 +90,7 @@ def test_pacer_buckets_are_per_action_and_region(clock: Clock) -> None:
     assert pacer.eta("us-east-1", "ecs", "RegisterTaskDefinition", 20) == 0.0
 
 
-def test_pacer_unpaced_action_goes_at_once(clock: Clock) -> None:
+def test_pacer_unpaced_action_goes_at_once(clock: FakeMonotonic) -> None:
     pacer = Pacer(ecs_quotas(), clock, clock.sleep)
 
     assert all(pacer.acquire("eu-west-1", "dynamodb", "PutItem", clock.now) for _ in range(1000))

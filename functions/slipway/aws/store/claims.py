@@ -89,31 +89,26 @@ class ClaimTable(Table):
 
     def clear_notice(self, service_key: str, rollout_id: str) -> None:
         """The state's pending notification went out (if the state is still that rollout's)."""
-        try:
-            self._conditional(
-                "UpdateItem",
-                self._client.update_item,
-                TableName=self._table,
-                Key=key(service_pk(service_key), "state"),
-                UpdateExpression="REMOVE notice",
-                ConditionExpression="rollout_id = :r",
-                ExpressionAttributeValues={":r": {"S": rollout_id}},
-            )
-        except ConditionFailed:
-            pass  # a newer rollout owns the service: its state has no notice of this one
+        self._update_own_state(service_key, rollout_id, "REMOVE notice", {})
 
     def set_state_status(self, service_key: str, rollout_id: str, status: str) -> None:
         """Record a rollout's outcome on the service's state, if it is still the service's latest."""
+        expression = "SET #status = :s, generation = generation + :one"
+        self._update_own_state(service_key, rollout_id, expression, {":s": {"S": status}, ":one": {"N": "1"}})
+
+    def _update_own_state(self, service_key: str, rollout_id: str, expression: str, values: dict[str, Any]) -> None:
+        """Update the service's state while it is ``rollout_id``'s; a newer rollout's state is not touched."""
+        names = {"#status": "status"} if "#status" in expression else {}
         try:
             self._conditional(
                 "UpdateItem",
                 self._client.update_item,
                 TableName=self._table,
                 Key=key(service_pk(service_key), "state"),
-                UpdateExpression="SET #status = :s, generation = generation + :one",
+                UpdateExpression=expression,
                 ConditionExpression="rollout_id = :r",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":s": {"S": status}, ":r": {"S": rollout_id}, ":one": {"N": "1"}},
+                ExpressionAttributeValues={":r": {"S": rollout_id}, **values},
+                **({"ExpressionAttributeNames": names} if names else {}),
             )
         except ConditionFailed:
-            pass  # a newer rollout owns the service; its state is not this rollout's to change
+            pass  # a newer rollout owns the service: its state is not this rollout's to change
