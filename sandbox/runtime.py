@@ -72,20 +72,34 @@ class Runtime:
                     self.dead_letters.append(event)
         return None
 
-    def carry_on(self, max_invocations: int = 1000) -> int:
-        """Invoke the handler for each work-queue message until the queue is empty; the invocations made."""
+    def carry_on(self, max_invocations: int = 1000, max_wait: float = 120.0) -> int:
+        """Invoke the handler for each work-queue message until the queue is empty; the invocations made.
+
+        A message sent with a delay is waited for (up to ``max_wait`` seconds in all), as the
+        event source would receive it once the delay is over.
+        """
         assert self.world.stack is not None
         url = self.world.stack.work_queue_url
-        made = 0
+        made, waited = 0, 0.0
         while made < max_invocations:
             messages = self.world.sqs.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"], MessageAttributeNames=["All"]
             ).get("Messages", [])
-            if not messages:
+            if messages:
+                made += 1
+                self._consume(url, messages[0])
+                continue
+            if not self._delayed(url) or waited >= max_wait:
                 return made
-            made += 1
-            self._consume(url, messages[0])
+            time.sleep(0.2)
+            waited += 0.2
         return made
+
+    def _delayed(self, url: str) -> int:
+        attributes = self.world.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+        )["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessagesDelayed", "0"))
 
     def _consume(self, url: str, message: dict[str, Any]) -> None:
         event = {"Records": [sqs_record(self.world, url, message)]}

@@ -192,7 +192,8 @@ class Deployer:
         report.notification_failures.extend(passage.notification_failures)
         waiting = self._waiting(assignments, passage, report)
         if waiting:
-            self._hand_on(push, waiting, report, hops)
+            # Nothing could start in this invocation: the next one waits for the tokens to come.
+            self._hand_on(push, waiting, report, hops, 0.0 if passage.progressed else passage.next_turn)
 
     def _waiting(self, assignments: Sequence[Assignment], passage: Passage, report: PushReport) -> list[Assignment]:
         """Record the passage's outcomes; the assignments to hand on (untried, or failed for now)."""
@@ -212,13 +213,13 @@ class Deployer:
                 report.outcomes.append(outcome)
         return waiting
 
-    def _hand_on(self, push: Push, waiting: list[Assignment], report: PushReport, hops: int) -> None:
+    def _hand_on(self, push: Push, waiting: list[Assignment], report: PushReport, hops: int, delay: float) -> None:
         if self._queue is None:
             logger.warning("targets left for a retry: no work queue to hand them on", extra={"count": len(waiting)})
             report.hand_on_failure = f"{len(waiting)} target(s) not reached in this invocation"
             return
         try:
-            self._queue.hand_on(continuations(push, waiting, hops, self._clock()))
+            self._queue.hand_on(continuations(push, waiting, hops, self._clock(), max(0.0, delay)))
         except AwsError as error:
             logger.error("targets could not be handed on", extra={"count": len(waiting), "error": str(error)})
             report.hand_on_failure = f"{len(waiting)} target(s) not handed on: {error}"

@@ -11,6 +11,7 @@ in the meantime is honoured.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from slipway.model import Push
 KIND = "slipway.continuation"
 TARGETS_PER_MESSAGE = 500  # about 60 KB of JSON: well inside SQS's 256 KiB
 MAX_TRIES = 10  # invocations that may hand one target on after trying it; then it is given up
+MAX_DELAY_SECONDS = 900  # SQS's longest message delay
 
 
 class HandedTarget(BaseModel):
@@ -70,13 +72,19 @@ class Continuation(BaseModel):
     targets: list[HandedTarget] = Field(min_length=1)
     hops: int = Field(default=1, ge=1)  # invocations of this push so far
     handed_on_at: datetime
+    # An invocation that could start nothing (ECS's tokens come later than its deadline) hands
+    # on with a delay until they come, rather than waking the next invocation to do nothing.
+    delay_seconds: int = Field(default=0, ge=0, le=MAX_DELAY_SECONDS, exclude=True)
 
     def body(self) -> str:
         return self.model_dump_json(exclude_none=True)
 
 
-def continuations(push: Push, waiting: Sequence[Assignment], hops: int, now: datetime) -> list[Continuation]:
-    """The continuations for ``waiting``, a message per TARGETS_PER_MESSAGE targets."""
+def continuations(
+    push: Push, waiting: Sequence[Assignment], hops: int, now: datetime, delay: float = 0.0
+) -> list[Continuation]:
+    """The continuations for ``waiting``, a message per TARGETS_PER_MESSAGE targets, delivered after ``delay``."""
+    delay_seconds = min(MAX_DELAY_SECONDS, math.ceil(delay))
     handed = [
         HandedTarget(
             rule=a.rule.name,
@@ -90,6 +98,12 @@ def continuations(push: Push, waiting: Sequence[Assignment], hops: int, now: dat
         for a in waiting
     ]
     return [
-        Continuation(push=HandedPush.of(push), targets=handed[i : i + TARGETS_PER_MESSAGE], hops=hops, handed_on_at=now)
+        Continuation(
+            push=HandedPush.of(push),
+            targets=handed[i : i + TARGETS_PER_MESSAGE],
+            hops=hops,
+            handed_on_at=now,
+            delay_seconds=delay_seconds,
+        )
         for i in range(0, len(handed), TARGETS_PER_MESSAGE)
     ]

@@ -49,10 +49,12 @@ class Passage:
     outcomes: list[Outcome | None]  # aligned with the assignments; None: never tried (it waits)
     announced: set[str] = field(default_factory=set)
     notification_failures: list[str] = field(default_factory=list)
+    next_turn: float = 0.0  # how much later than this invocation's deadline the first waiting group's tokens come
 
     @property
-    def waiting(self) -> list[int]:
-        return [i for i, outcome in enumerate(self.outcomes) if outcome is None]
+    def progressed(self) -> bool:
+        """Whether anything was tried (a waiting target counts only once its turn came)."""
+        return any(outcome is not None for outcome in self.outcomes)
 
 
 class Pipeline:
@@ -110,6 +112,7 @@ class _Passage:
         self._queued = threading.Condition()
         self.queued_registrations = 0
         self.queued_updates = 0
+        self.next_turn = 0.0
 
     def run(self, read: list[Attempt | Outcome] | None = None) -> Passage:
         for start in range(0, len(self.assignments), CHUNK):
@@ -127,7 +130,7 @@ class _Passage:
         recorded = self.recording.finish()
         for rollout, outcome in recorded.outcomes.items():
             self.outcomes[self.index[rollout]] = outcome
-        return Passage(self.outcomes, recorded.announced, recorded.failures)
+        return Passage(self.outcomes, recorded.announced, recorded.failures, self.next_turn)
 
     # -- a chunk: read, decide, group, take what fits, claim, start --------------------
     def _read(self, indices: range) -> list[Attempt | Outcome]:
@@ -181,7 +184,9 @@ class _Passage:
                 self.p._ecs.forecast("RegisterTaskDefinition", registrations) if candidate.registers else 0.0,
                 self.p._ecs.forecast("UpdateService", updates),
             )
-            if ready_in + START_MARGIN > self.budget.work_remaining():
+            left = self.budget.work_remaining()
+            if ready_in + START_MARGIN > left:
+                self.next_turn = ready_in + START_MARGIN - left
                 break
             with self._queued:
                 self.queued_registrations = registrations

@@ -26,7 +26,7 @@ class SqsWorkQueue:
         refused: list[str] = []
         for start in range(0, len(continuations), BATCH):
             entries = [
-                {"Id": str(i), "MessageBody": c.body()}
+                {"Id": str(i), "MessageBody": c.body(), "DelaySeconds": c.delay_seconds}
                 for i, c in enumerate(continuations[start : start + BATCH], start)
             ]
             response = self._call(
