@@ -184,11 +184,27 @@ class Deployer:
                 report.outcomes.append(Superseded(assignment, by).outcome())
         return kept
 
+    def _still_newest(self, push: Push) -> Callable[[Assignment], Outcome | None]:
+        """Asked before each chunk after the first: has a newer push of the assignment's rule come since?"""
+        asked: dict[str, tuple[float, Outcome | None]] = {}  # by rule, for a second
+
+        def still(assignment: Assignment) -> Outcome | None:
+            rule = assignment.rule
+            seen = asked.get(rule.name)
+            if seen is None or time.monotonic() - seen[0] > 1.0:
+                latest = self._order.superseded_by(push, rule)
+                by = f"{rule.repository}:{latest.tag or latest.digest[:19]}" if latest else None
+                seen = (time.monotonic(), Superseded(assignment, by).outcome() if by else None)
+                asked[rule.name] = seen
+            return replace(seen[1], target=assignment.target) if seen[1] else None
+
+        return still
+
     def _roll_out(self, push: Push, assignments: Sequence[Assignment], report: PushReport, hops: int) -> None:
         """Run the pipeline, and hand on what it could not finish in this invocation."""
         if not assignments:
             return
-        passage = self.pipeline.run(push, assignments)
+        passage = self.pipeline.run(push, assignments, still=self._still_newest(push))
         report.notification_failures.extend(passage.notification_failures)
         waiting = self._waiting(assignments, passage, report)
         if waiting:

@@ -36,6 +36,8 @@ from slipway.revisions import RevisionGroup, group
 from slipway.rollout import Roller
 from slipway.workers import Crew
 
+Still = Callable[[Assignment], Outcome | None]  # an assignment still wanted: None, else why not
+
 CHUNK = 100  # targets read, decided and claimed together: one BatchGetItem, one transaction
 LOOKAHEAD = 32  # registrations waiting for a worker before the next chunk is read
 START_MARGIN = 0.25  # seconds a group needs after its tokens come: the calls themselves
@@ -79,10 +81,14 @@ class Pipeline:
         self.claims = Claims(store, self.reader, clock, sleep)
         self.roller = Roller(ecs, self.claims)
 
-    def run(self, push: Push, assignments: Sequence[Assignment]) -> Passage:
-        """Roll ``push`` out to ``assignments``; what was done, and what waits for a later invocation."""
+    def run(self, push: Push, assignments: Sequence[Assignment], still: Still | None = None) -> Passage:
+        """Roll ``push`` out to ``assignments``; what was done, and what waits for a later invocation.
+
+        ``still`` is asked before every chunk after the first (each may start minutes later):
+        an assignment it answers with an Outcome is not rolled out (a newer push overtook it).
+        """
         with Crew(self._workers) as crew, Crew(REGISTRARS) as registrar:
-            return _Passage(self, push, assignments, crew, registrar).run()
+            return _Passage(self, push, assignments, crew, registrar, still).run()
 
     def run_attempts(self, push: Push, attempts: Sequence[Attempt]) -> Passage:
         """The same for attempts read already (a rollback; tests that hand the pipeline what it read)."""
@@ -94,7 +100,13 @@ class _Passage:
     """The state of one push's passage through the pipeline (one invocation)."""
 
     def __init__(
-        self, pipeline: Pipeline, push: Push, assignments: Sequence[Assignment], crew: Crew, registrar: Crew
+        self,
+        pipeline: Pipeline,
+        push: Push,
+        assignments: Sequence[Assignment],
+        crew: Crew,
+        registrar: Crew,
+        still: Still | None = None,
     ) -> None:
         """``registrar`` runs the groups (a registration each, waiting for its token) and the attempts that
         go alone; ``crew`` the updates, records and reannouncements, so that they never wait behind a
@@ -104,6 +116,7 @@ class _Passage:
         self.assignments = list(assignments)
         self.crew = crew
         self.registrar = registrar
+        self.still = still
         self.budget = budget.current()
         self.outcomes: list[Outcome | None] = [None] * len(self.assignments)
         self.index: dict[str, int] = {}  # rollout id -> assignment
@@ -119,8 +132,10 @@ class _Passage:
             self._wait_for_room()
             if self.budget.work_remaining() <= 0:
                 break
-            indices = range(start, min(start + CHUNK, len(self.assignments)))
-            items = read[start : indices.stop] if read is not None else self._read(indices)
+            indices = list(range(start, min(start + CHUNK, len(self.assignments))))
+            if start and self.still is not None:
+                indices = self._still_wanted(indices)
+            items = [read[i] for i in indices] if read is not None else self._read(indices)
             if not self._chunk(indices, items):
                 break  # a group had to wait: so does everything after it
         self._join()
@@ -133,10 +148,22 @@ class _Passage:
         return Passage(self.outcomes, recorded.announced, recorded.failures, self.next_turn)
 
     # -- a chunk: read, decide, group, take what fits, claim, start --------------------
-    def _read(self, indices: range) -> list[Attempt | Outcome]:
+    def _still_wanted(self, indices: list[int]) -> list[int]:
+        """The chunk's assignments still wanted; the others end with why not (a newer push overtook them)."""
+        assert self.still is not None
+        wanted = []
+        for i in indices:
+            overtaken = self.still(self.assignments[i])
+            if overtaken is None:
+                wanted.append(i)
+            else:
+                self.outcomes[i] = overtaken
+        return wanted
+
+    def _read(self, indices: Sequence[int]) -> list[Attempt | Outcome]:
         return self.p.reader.read(self.push, [self.assignments[i] for i in indices])
 
-    def _chunk(self, indices: range, read: list[Attempt | Outcome]) -> bool:
+    def _chunk(self, indices: Sequence[int], read: list[Attempt | Outcome]) -> bool:
         """Start a chunk's groups; False when some of them had to wait (nothing after them starts).
 
         A push to one service goes alone: its claim is one conditional write, not a transaction.

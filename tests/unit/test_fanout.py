@@ -332,3 +332,28 @@ def test_fanout_redelivered_continuation_sends_no_second_deploying(deliveries: i
 
     assert fleet.deploying() == Counter(dict.fromkeys(fleet.keys, 1))
     assert fleet.ecs.count("RegisterTaskDefinition") == 6
+
+
+def test_fanout_newer_push_during_a_long_invocation_stops_the_chunks_still_to_come() -> None:
+    # GIVEN a push to 150 services (two chunks) and, while the first chunk is being read, a newer
+    # push of the rule is admitted (another invocation of the deploy function)
+    from slipway.pushes import RuleLatest
+
+    fleet = Fleet(families=150, per_family=1)
+    describe = fleet.ecs.describe_services
+
+    def newer_push_comes(cluster: str, names: Any) -> Any:
+        fleet.store.latest[("web", "main")] = RuleLatest("web", "main", "evt-2", "1.6.0", digest("c"), NOW)
+        return describe(cluster, names)
+
+    fleet.ecs.describe_services = newer_push_comes  # type: ignore[method-assign]
+
+    report = fleet.deploy("1.5.0", digest("b"), event_id="evt-1")
+
+    # THEN the first chunk rolled out; the second was never started, each of its targets told why
+    statuses = Counter(o.status for o in report.outcomes)
+    assert statuses == Counter({Status.DEPLOYING: 100, Status.SKIPPED: 50})
+    skipped = [o for o in report.outcomes if o.status is Status.SKIPPED]
+    assert all("superseded before its turn: web:1.6.0" in o.reason for o in skipped)
+    assert {o.target.key for o in skipped if o.target} == set(fleet.keys[100:])
+    assert fleet.ecs.count("RegisterTaskDefinition") == 100
