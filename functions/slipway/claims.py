@@ -26,9 +26,9 @@ from aws_lambda_powertools import Logger
 
 from slipway.attempt import Attempt, Deploy
 from slipway.errors import AwsError, ConditionFailed
-from slipway.model import ServiceState, Status
+from slipway.model import Push, ServiceState, Status
 from slipway.outcome import Outcome
-from slipway.plan import IN_FLIGHT, deployment_configuration, made_for, plan, select_containers
+from slipway.plan import IN_FLIGHT, deployment_configuration, made_for, plan, rollout_id, select_containers
 from slipway.ports import ClaimStore, Rereader
 
 logger = Logger(child=True)
@@ -178,6 +178,27 @@ class Claims:
                 self._store.put_state(restored, claim.generation)
         except ConditionFailed:
             logger.warning("claim changed hands before release", extra={"service": claim.key})
+
+    def drop(self, push: Push, tried: Sequence[tuple[str, str]]) -> None:
+        """Give back the claims of targets that will not be rolled out after all (a newer push
+        overtook them, or their rule let them go) while they waited to be carried on.
+
+        ``tried`` are the (rule name, service key) of such targets an earlier invocation tried:
+        only those can hold a claim. Their state says DROPPED afterwards, so the service is
+        free at once for the push that overtook them, not only after STALE_CLAIM.
+        """
+        if not tried:
+            return
+        keys = [key for _, key in tried]
+        states = self._store.get_states(keys) if len(keys) > 1 else {}
+        for rule, key in tried:
+            state = states.get(key) if len(keys) > 1 else self._store.get_state(key)
+            own = state is not None and state.rollout_id == rollout_id(push.event_id, rule, key)
+            if own and state is not None and state.status in IN_FLIGHT:
+                try:
+                    self._store.put_state(state.advance(status="DROPPED"), state.generation)
+                except ConditionFailed:
+                    pass  # it changed hands meanwhile: not ours to give back
 
     def keep(self, registered: ServiceState, expected_generation: int) -> None:
         """Write the REGISTERED state after a failed UpdateService, so the next attempt reuses the revision."""

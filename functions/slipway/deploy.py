@@ -137,17 +137,20 @@ class Deployer:
         report = PushReport(push)
         rules = {rule.name: rule for rule in self._rules.load(push.repository).rules}
         assignments: list[Assignment] = []
+        let_go: list[tuple[str, str]] = []  # tried targets whose rule let them go: their claims are given back
         for handed in continuation.targets:
             target = Target(cluster=handed.cluster, service=handed.service, container=handed.container)
             rule = rules.get(handed.rule)
             current = self._still_wanted(push, rule, target)
             if isinstance(current, Outcome):
                 report.outcomes.append(current)
+                let_go.extend([(handed.rule, target.key)] if handed.tries else [])
                 continue
             assert rule is not None
             report.matched_rules = sorted({*report.matched_rules, rule.name})
             assignment = Assignment(rule, current, handed.tries, handed.announced, handed.last_error)
             assignments.append(assignment)
+        self.pipeline.claims.drop(push, let_go)
         logger.info("carrying on", extra={"targets": len(assignments), "hop": continuation.hops + 1})
         assignments = self._newest(push, assignments, report)
         self._roll_out(push, assignments, report, hops=continuation.hops + 1)
@@ -175,13 +178,15 @@ class Deployer:
         for rule in {a.rule.name: a.rule for a in assignments}.values():
             latest = self._order.superseded_by(push, rule)
             newer[rule.name] = f"{rule.repository}:{latest.tag or latest.digest[:19]}" if latest else None
-        kept = []
+        kept, dropped = [], []
         for assignment in assignments:
             by = newer[assignment.rule.name]
             if by is None:
                 kept.append(assignment)
             else:
+                dropped.append(assignment)
                 report.outcomes.append(Superseded(assignment, by).outcome())
+        self.pipeline.claims.drop(push, [(a.rule.name, a.key) for a in dropped if a.tries])
         return kept
 
     def _still_newest(self, push: Push) -> Callable[[Assignment], Outcome | None]:

@@ -151,13 +151,15 @@ class _Passage:
     def _still_wanted(self, indices: list[int]) -> list[int]:
         """The chunk's assignments still wanted; the others end with why not (a newer push overtook them)."""
         assert self.still is not None
-        wanted = []
+        wanted, overtaken = [], []
         for i in indices:
-            overtaken = self.still(self.assignments[i])
-            if overtaken is None:
+            why = self.still(self.assignments[i])
+            if why is None:
                 wanted.append(i)
             else:
-                self.outcomes[i] = overtaken
+                self.outcomes[i] = why
+                overtaken.append(self.assignments[i])
+        self.p.claims.drop(self.push, [(a.rule.name, a.key) for a in overtaken if a.tries])
         return wanted
 
     def _read(self, indices: Sequence[int]) -> list[Attempt | Outcome]:

@@ -357,3 +357,40 @@ def test_fanout_newer_push_during_a_long_invocation_stops_the_chunks_still_to_co
     assert all("superseded before its turn: web:1.6.0" in o.reason for o in skipped)
     assert {o.target.key for o in skipped if o.target} == set(fleet.keys[100:])
     assert fleet.ecs.count("RegisterTaskDefinition") == 100
+
+
+def test_fanout_overtaken_target_gives_its_claim_back_for_the_newer_push() -> None:
+    # GIVEN an older push that claimed a service but could not register for it (it is handed on,
+    # still holding the claim) ...
+    fleet = Fleet(families=1, per_family=1)
+    [key] = fleet.keys
+    fleet.ecs.fail("RegisterTaskDefinition", "ThrottlingException")
+    fleet.deploy("1.5.0", digest("b"), event_id="evt-1")
+    older = fleet.queue.take()
+    assert fleet.store.states[key].status == "PENDING"
+    # ... and a newer push that finds the service busy with that claim, and is handed on too
+    fleet.deploy("1.6.0", digest("c"), event_id="evt-2")
+    newer = fleet.queue.take()
+    assert fleet.store.states[key].rollout_id == rollout_id("evt-1", "main", key)
+
+    # WHEN the older push's continuation runs, it is overtaken and gives the service back
+    fleet.carry_on_one(older[0])
+    assert fleet.store.states[key].status == "DROPPED"
+
+    # THEN the newer push's continuation rolls it out
+    fleet.carry_on_one(newer[0])
+    assert fleet.images()[key] == f"{REGISTRY}/web@{digest('c')}"
+    assert [n.tag for n in fleet.notifier.published if n.status == "DEPLOYING"] == ["1.6.0"]
+
+
+def test_fanout_target_its_rule_let_go_while_waiting_gives_its_claim_back() -> None:
+    fleet = Fleet(families=1, per_family=1)
+    [key] = fleet.keys
+    fleet.ecs.fail("RegisterTaskDefinition", "ThrottlingException")
+    fleet.deploy()
+    fleet.rules.put("main", {"targets": [{"cluster": "prod", "service": "elsewhere"}]})
+
+    [report] = fleet.carry_on()
+
+    assert [o.status for o in report.outcomes] == [Status.SKIPPED]
+    assert fleet.store.states[key].status == "DROPPED"
