@@ -121,7 +121,7 @@ def test_permissions_deploy_function_role_allows_every_call_it_makes(world: Worl
     counted = slow_account
     # GIVEN two services, a secure rule, and ECS's pace allowing one registration: the push hands on
     prod_fleet(world)
-    runtime = Runtime(world, handler("deploy"), timeout_ms=3000)
+    runtime = Runtime(world, handler("deploy"), timeout_ms=6000)
     runtime.invoke(push(world, "web", "1.1.0"))  # claims, registers, updates, records, announces, hands on
     runtime.invoke({"source": "aws.ecr", "detail-type": "ECR Image Action", "id": "x", "detail": {}})  # rejected
     runtime.carry_on()  # the work queue's invocation carries on once its (delayed) message is due
