@@ -72,14 +72,18 @@ class Pipeline:
         sleep: Callable[[float], None] = time.sleep,
         workers: int = 16,
     ) -> None:
-        self._ecs = ecs
+        self.ecs = ecs
+        self._workers = workers
         self._store = store
         self._notifier = notifier
         self._clock = clock
-        self._workers = workers
         self.reader = TargetReader(ecs, store, workers)
         self.claims = Claims(store, self.reader, clock, sleep)
         self.roller = Roller(ecs, self.claims)
+
+    def recording(self, push: Push) -> Recording:
+        """Where one push's rollouts are announced and recorded in this invocation."""
+        return Recording(push, self._store, self._notifier, self._clock)
 
     def run(self, push: Push, assignments: Sequence[Assignment], still: Still | None = None) -> Passage:
         """Roll ``push`` out to ``assignments``; what was done, and what waits for a later invocation.
@@ -121,7 +125,7 @@ class _Passage:
         self.outcomes: list[Outcome | None] = [None] * len(self.assignments)
         self.index: dict[str, int] = {}  # rollout id -> assignment
         self.alone: list[tuple[int, Attempt]] = []
-        self.recording = Recording(push, pipeline._store, pipeline._notifier, pipeline._clock)
+        self.recording = pipeline.recording(push)
         self._queued = threading.Condition()
         self.queued_registrations = 0
         self.queued_updates = 0
@@ -210,8 +214,8 @@ class _Passage:
             registrations = self.queued_registrations + (1 if candidate.registers else 0)
             updates = self.queued_updates + len(candidate)
             ready_in = max(
-                self.p._ecs.forecast("RegisterTaskDefinition", registrations) if candidate.registers else 0.0,
-                self.p._ecs.forecast("UpdateService", updates),
+                self.p.ecs.forecast("RegisterTaskDefinition", registrations) if candidate.registers else 0.0,
+                self.p.ecs.forecast("UpdateService", updates),
             )
             left = self.budget.work_remaining()
             if ready_in + START_MARGIN > left:
