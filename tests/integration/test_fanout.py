@@ -191,3 +191,36 @@ def test_fanout_continuation_message_is_a_continuation_of_the_push(world: World,
     assert [b["kind"] for b in bodies] == ["slipway.continuation"]
     assert bodies[0]["push"]["event_id"] == event["id"]
     assert len(bodies[0]["targets"]) == result["handed_on"]
+
+
+def test_fanout_work_queue_event_carries_the_push_on(world: World, runtime: Runtime) -> None:
+    from tests.conftest import load_event
+    from tests.integration.test_deploy import fargate_web
+
+    world.create_repository("web")
+    fargate_web(world)
+    world.put_rule("web", "prod", {"targets": [{"cluster": "prod", "service": "web"}]})
+    event = load_event("sqs-continuation.json")
+
+    result = runtime.invoke(event)
+
+    assert result == {"batchItemFailures": []}
+    assert world.images("prod", "web")["app"].endswith("@sha256:" + "a" * 64)
+    [note] = world.notifications()
+    assert (note["message"]["status"], note["message"]["event_id"]) == (
+        "DEPLOYING",
+        "4f5ec4d5-4de4-7aad-a046-56d5cfe1df0e",
+    )
+
+
+def test_fanout_malformed_work_queue_message_fails_its_item_and_nothing_else(world: World, runtime: Runtime) -> None:
+    from tests.conftest import load_event
+
+    event = load_event("sqs-continuation.json")
+    event["Records"][0]["body"] = '{"kind": "slipway.continuation", "push": {}}'
+
+    result = runtime.invoke(event)
+
+    # it goes back to the queue, and after five receives to the dead-letter queue, kept for a look
+    assert result == {"batchItemFailures": [{"itemIdentifier": "059f36b4-87a3-44ab-83d2-661975830a7d"}]}
+    assert world.notifications() == []

@@ -75,15 +75,26 @@ def carry_on(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Continuations from the work queue; a message whose work must be retried is reported as failed."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    processor = BatchProcessor(event_type=EventType.SQS)
+    # A failed continuation goes back to the queue (and, after five receives, to the DLQ); the
+    # invocation itself does not fail: with one message per batch it would change nothing.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     response = process_partial_response(event=event, record_handler=_continuation, processor=processor, context=context)
     return dict(response)
 
 
 def _continuation(record: SQSRecord) -> dict[str, Any]:
-    from slipway.handon import Continuation
+    from pydantic import ValidationError
 
-    continuation = Continuation.model_validate_json(record.body)
+    from slipway.handon import Continuation
+    from slipway.intake import describe_validation
+
+    try:
+        continuation = Continuation.model_validate_json(record.body)
+    except ValidationError as problem:
+        count("InvalidEvents")
+        reason = describe_validation(problem)
+        logger.error("malformed continuation", extra={"message_id": record.message_id, "problem": reason})
+        raise
     push = continuation.push
     logger.append_keys(repository=push.repository, tag=push.tag, digest=push.digest, event_id=push.event_id)
     return _result(app().deployer.carry_on(continuation))
