@@ -21,7 +21,11 @@ from slipway.attempt import Assignment
 from slipway.model import Push
 
 KIND = "slipway.continuation"
-TARGETS_PER_MESSAGE = 500  # about 60 KB of JSON: well inside SQS's 256 KiB
+# One message holds every waiting target while it fits: a push is carried on by one chain
+# of invocations, whose pacer then has the account's buckets to itself. Only a push with
+# more waiting targets than MESSAGE_BYTES hold (some thousands) is carried on by several.
+MESSAGE_BYTES = 200_000  # of JSON, well inside SQS's 256 KiB
+ERROR_CHARS = 200  # of a target's last error kept in the message
 MAX_TRIES = 10  # invocations that may hand one target on after trying it; then it is given up
 MAX_DELAY_SECONDS = 900  # SQS's longest message delay
 
@@ -83,27 +87,28 @@ class Continuation(BaseModel):
 def continuations(
     push: Push, waiting: Sequence[Assignment], hops: int, now: datetime, delay: float = 0.0
 ) -> list[Continuation]:
-    """The continuations for ``waiting``, a message per TARGETS_PER_MESSAGE targets, delivered after ``delay``."""
+    """The continuations for ``waiting``, as few messages as MESSAGE_BYTES allow, delivered after ``delay``."""
     delay_seconds = min(MAX_DELAY_SECONDS, math.ceil(delay))
-    handed = [
-        HandedTarget(
-            rule=a.rule.name,
-            cluster=a.target.cluster,
-            service=a.target.service,
-            container=a.target.container,
-            tries=a.tries,
-            announced=a.announced,
-            last_error=a.last_error,
+    parts: list[list[HandedTarget]] = [[]]
+    size = 0
+    for assignment in waiting:
+        handed = HandedTarget(
+            rule=assignment.rule.name,
+            cluster=assignment.target.cluster,
+            service=assignment.target.service,
+            container=assignment.target.container,
+            tries=assignment.tries,
+            announced=assignment.announced,
+            last_error=(assignment.last_error or "")[:ERROR_CHARS] or None,
         )
-        for a in waiting
-    ]
+        length = len(handed.model_dump_json(exclude_none=True)) + 1
+        if parts[-1] and size + length > MESSAGE_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(handed)
+        size += length
     return [
-        Continuation(
-            push=HandedPush.of(push),
-            targets=handed[i : i + TARGETS_PER_MESSAGE],
-            hops=hops,
-            handed_on_at=now,
-            delay_seconds=delay_seconds,
-        )
-        for i in range(0, len(handed), TARGETS_PER_MESSAGE)
+        Continuation(push=HandedPush.of(push), targets=part, hops=hops, handed_on_at=now, delay_seconds=delay_seconds)
+        for part in parts
+        if part
     ]

@@ -16,6 +16,7 @@ are read shortly before they are updated, not minutes before.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +40,9 @@ from slipway.workers import Crew
 Still = Callable[[Assignment], Outcome | None]  # an assignment still wanted: None, else why not
 
 CHUNK = 100  # targets read, decided and claimed together: one BatchGetItem, one transaction
+# When a hundred DescribeTaskDefinition calls would not go at once, the first chunk is small,
+# so that the first registration starts while the rest are still being read.
+FIRST_CHUNK = 20
 LOOKAHEAD = 32  # registrations waiting for a worker before the next chunk is read
 START_MARGIN = 0.25  # seconds a group needs after its tokens come: the calls themselves
 REGISTRARS = 8  # threads that register revisions (and claim alone): at ECS's pace they mostly wait for tokens
@@ -132,11 +136,12 @@ class _Passage:
         self.next_turn = 0.0
 
     def run(self, read: list[Attempt | Outcome] | None = None) -> Passage:
-        for start in range(0, len(self.assignments), CHUNK):
+        first = CHUNK if self.p.ecs.forecast("DescribeTaskDefinition", CHUNK) <= START_MARGIN else FIRST_CHUNK
+        for start, stop in _chunks(len(self.assignments), first):
             self._wait_for_room()
             if self.budget.work_remaining() <= 0:
                 break
-            indices = list(range(start, min(start + CHUNK, len(self.assignments))))
+            indices = list(range(start, stop))
             if start and self.still is not None:
                 indices = self._still_wanted(indices)
             items = [read[i] for i in indices] if read is not None else self._read(indices)
@@ -310,3 +315,11 @@ class _Passage:
 
         for i, attempt in self.alone:
             self.registrar.spawn(settle, i, attempt)
+
+
+def _chunks(count: int, first: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each chunk of ``count`` assignments: ``first`` of them, then CHUNK at a time."""
+    bounds = [0, min(first, count)]
+    while bounds[-1] < count:
+        bounds.append(min(bounds[-1] + CHUNK, count))
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]

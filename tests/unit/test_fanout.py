@@ -285,17 +285,22 @@ def test_fanout_hand_on_refused_leaves_the_invocation_to_be_retried() -> None:
 
 def test_continuation_body_round_trips_and_splits_large_pushes() -> None:
     from slipway.attempt import Assignment
-    from slipway.handon import TARGETS_PER_MESSAGE, continuations
+    from slipway.handon import MESSAGE_BYTES, continuations
     from tests.unit.fakes import make_rule
 
     rule = make_rule()
-    waiting = [Assignment(rule, rule.spec.targets[0], tries=2)] * (TARGETS_PER_MESSAGE + 1)
+    few = [Assignment(rule, rule.spec.targets[0], tries=2)] * 1000
+    many = [Assignment(rule, rule.spec.targets[0], tries=2, last_error="x" * 500)] * 2000
 
-    made = continuations(make_push(), waiting, hops=3, now=NOW)
+    assert [len(c.targets) for c in continuations(make_push(), few, hops=3, now=NOW)] == [1000]
+    made = continuations(make_push(), many, hops=3, now=NOW)
+    assert len(made) > 1 and sum(len(c.targets) for c in made) == 2000
+    assert all(len(c.body()) <= MESSAGE_BYTES + 1000 for c in made)
+    assert made[0].targets[0].last_error == "x" * 200  # a long reason is cut, not the message split early
 
-    assert [len(c.targets) for c in made] == [TARGETS_PER_MESSAGE, 1]
-    again = Continuation.model_validate_json(made[1].body())
-    assert again == made[1]
+    [one] = continuations(make_push(), few[:1], hops=3, now=NOW)
+    again = Continuation.model_validate_json(one.body())
+    assert again == one
     assert again.targets == [HandedTarget(rule="main", cluster="prod", service="web", tries=2)]
     assert again.push.push() == make_push()
 
@@ -394,3 +399,21 @@ def test_fanout_target_its_rule_let_go_while_waiting_gives_its_claim_back() -> N
 
     assert [o.status for o in report.outcomes] == [Status.SKIPPED]
     assert fleet.store.states[key].status == "DROPPED"
+
+
+def test_fanout_first_chunk_is_small_when_ecs_would_not_describe_a_hundred_at_once() -> None:
+    fleet = Fleet(families=100, per_family=1)
+    fleet.ecs.forecast = lambda operation, count: 2.5 if operation == "DescribeTaskDefinition" else 0.0  # type: ignore[method-assign]
+    claimed: list[int] = []
+    put_states = fleet.store.put_states
+
+    def claims(writes: Any) -> Any:
+        claimed.append(len(writes))
+        return put_states(writes)
+
+    fleet.store.put_states = claims  # type: ignore[method-assign]
+
+    fleet.deploy()
+
+    assert claimed == [20, 80]  # the first registrations need not wait for a hundred reads
+    assert fleet.ecs.count("UpdateService") == 100
