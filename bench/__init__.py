@@ -1,4 +1,5 @@
-"""Slipway's benchmarks: fan-out against ecs-deploy and a raw boto3 loop, cold start, memory, burst.
+"""Slipway's benchmarks: fan-out against ecs-deploy and a raw boto3 loop, cold start, memory, burst,
+and rollouts through ECS's request throttling with Lambda's limits.
 
 Run ``python -m bench`` (or ``make bench``); ``python -m bench --quick`` for a smaller run.
 Everything runs against a moto server on 127.0.0.1 in a process of its own

@@ -10,7 +10,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-SECTIONS = ("fanout", "whatif", "parameters", "coldstart", "memory", "burst")
+SECTIONS = ("fanout", "whatif", "parameters", "coldstart", "memory", "burst", "throttled")
 REPEATS, REPEAT_UP_TO = 3, 10  # small fan-outs take milliseconds: the median of 3 runs counts
 # The size a target is judged on: Slipway and the raw loop run this many times each, in
 # turn (so a slow spell of the machine falls on both), and the medians count.
@@ -35,6 +35,7 @@ class Plan:
     coldstart_runs: int
     memory_targets: int
     burst_pushes: int
+    throttled: tuple[str, ...]  # the throttled scenarios run (bench.throttled.SCENARIOS by name)
     burst_workers: int = 20  # the deploy function's reserved concurrency (template.yaml)
     notes: list[str] = field(default_factory=list)
 
@@ -49,6 +50,7 @@ FULL = Plan(
     coldstart_runs=11,
     memory_targets=500,
     burst_pushes=200,
+    throttled=("distinct", "shared", "large", "concurrent"),
 )
 QUICK = Plan(
     sizes=(1, 10, 100),
@@ -60,7 +62,11 @@ QUICK = Plan(
     coldstart_runs=3,
     memory_targets=500,
     burst_pushes=50,
-    notes=["--quick: N=500 and the what-if are left out, ecs-deploy at N=100 is timed on 20 services"],
+    throttled=("shared",),
+    notes=[
+        "--quick: N=500 and the what-if are left out, ecs-deploy at N=100 is timed on 20 services; "
+        "of the throttled scenarios only 'shared' runs"
+    ],
 )
 
 
@@ -144,9 +150,30 @@ def run(plan: Plan, sections: tuple[str, ...]) -> dict[str, Any]:
 
             say(f"burst: {plan.burst_pushes} pushes, {plan.burst_workers} at a time")
             results["burst"] = burst.measure(server, world, plan.burst_pushes, plan.burst_workers)
+        if "throttled" in sections:
+            results["throttled"] = throttled(server, plan.throttled)
     finally:
         server.stop()
     return results
+
+
+def throttled(server: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    from bench import throttled as runs
+    from bench.report import say
+
+    scenarios = []
+    for scenario in (s for s in runs.SCENARIOS if s.name in names):
+        say(f"throttled: {scenario.name}, {scenario.title}")
+        started = time.perf_counter()
+        result = runs.run(server, scenario)
+        result["wall_seconds"] = time.perf_counter() - started
+        scenarios.append(result)
+    return {
+        "latency_seconds": runs.LATENCY_SECONDS,
+        "async_retry_delays_seconds": runs.ASYNC_DELAYS,
+        "retry_visibility_seconds": runs.RETRY_VISIBILITY,
+        "scenarios": scenarios,
+    }
 
 
 def _repeats(variant: str, size: int, latency: Any) -> int:
@@ -211,6 +238,7 @@ def print_results(results: dict[str, Any]) -> None:
     _print_coldstart(results.get("coldstart"))
     _print_memory(results.get("memory"))
     _print_burst(results.get("burst"))
+    _print_throttled(results.get("throttled"))
 
 
 def _fanout_notes(runs: list[dict[str, Any]]) -> None:
@@ -315,6 +343,28 @@ def _print_burst(burst: dict[str, Any] | None) -> None:
     )
     if burst["exceptions_by_type"]:
         print(f"exceptions: {burst['exceptions_by_type']}; e.g. {burst['exception_samples'][:2]}")
+
+
+def _print_throttled(throttled: dict[str, Any] | None) -> None:
+    if not throttled:
+        return
+    from bench import report
+
+    delays = " and ".join(f"{d:g} s" for d in throttled["async_retry_delays_seconds"])
+    print(
+        "\nThrottled: ECS's token buckets in front of moto (burst, refill/s: RegisterTaskDefinition and "
+        "DeregisterTaskDefinition 20, 1; Create/Update/DeleteService 50, 5; Describe/ListServices 100, 20; "
+        "Describe/ListTaskDefinitions 50, 20; Describe/ListTasks 100, 20; Describe/ListServiceDeployments 50, 20), "
+        f"{1000 * throttled['latency_seconds']:.0f} ms per request. Each invocation in an execution environment "
+        f"of its own (a process); async retries after {delays} (Lambda: about 1 and 2 min), a failed work-queue "
+        f"message visible again after {throttled['retry_visibility_seconds']} s (the queue: 720 s)."
+    )
+    print("time: from the push's delivery to the last UpdateService onto the new revision; limit: max over")
+    print("RegisterTaskDefinition and UpdateService of (calls needed - burst) / refill rate")
+    print(report.throttled_table(throttled["scenarios"]))
+    for run in throttled["scenarios"]:
+        for line in report.throttled_notes(run):
+            print(line)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ queue. Every push must end in a notification on the subscriber queue or in the D
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +37,10 @@ def _build(world: Any, pushes: int) -> list[fleets.FleetService]:
 
 
 def measure(server: Any, world: Any, pushes: int, workers: int) -> dict[str, Any]:
-    from sandbox.stack import apply_environment
+    from bench.variants import unthrottled_environment
 
     server.reset()
-    apply_environment(world.deploy_stack())
+    os.environ.update(unthrottled_environment(world.deploy_stack()))
     services = _build(world, pushes)
     deploy = SlipwayDeploy()
     deploy(world.push_event(f"burst-{pushes:03d}", fleets.new_digest(), fleets.NEW_TAG))  # builds the adapters

@@ -165,6 +165,7 @@ def measure(runs: int, breakdown_runs: int = 3) -> dict[str, Any]:
 def first_invocation(server: Any, world: Any, runs: int) -> dict[str, Any]:
     """Median import, first-invocation and warm-invocation milliseconds of the deploy handler."""
     from bench import fleet as fleets
+    from bench.variants import unthrottled_environment
 
     samples: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="slipway-bench-pyc-") as cache:
@@ -186,7 +187,7 @@ def first_invocation(server: Any, world: Any, runs: int) -> dict[str, Any]:
             done = subprocess.run(
                 [sys.executable, "-m", "bench.coldstart"],
                 input=json.dumps(events),
-                env={**env, **stack.environment()},
+                env={**env, **unthrottled_environment(stack)},
                 cwd=tempfile.gettempdir(),
                 capture_output=True,
                 text=True,

@@ -7,6 +7,7 @@ N UpdateService calls. Calls are counted at the server, with one meter for all t
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -14,8 +15,8 @@ from typing import Any
 
 from bench import fleet as fleets
 from bench.server import MotoServer
-from bench.variants import RawLoop, SlipwayDeploy, ecs_command, ecs_deploy
-from sandbox.stack import World, apply_environment
+from bench.variants import RawLoop, SlipwayDeploy, ecs_command, ecs_deploy, unthrottled_environment
+from sandbox.stack import World
 
 SLIPWAY = "slipway"
 ECS_DEPLOY = "ecs-deploy"
@@ -84,7 +85,7 @@ class Fanout:
         """
         self.server.reset()
         stack = self.world.deploy_stack()
-        apply_environment(stack)
+        os.environ.update(unthrottled_environment(stack))
         subscriptions = self.world.sns.list_subscriptions_by_topic(TopicArn=stack.topic_arn)["Subscriptions"]
         for subscription in subscriptions:
             self.world.sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])

@@ -3,6 +3,8 @@
 A fleet of N services is mixed as real estates are: EC2 and Fargate launch types and
 Fargate Spot capacity providers, spread over several clusters, with a third of the
 services sharing their task definition family and revision with another service.
+The throttled runs choose the sharing instead (``per_revision``): every service its own
+family, or exactly ten services on each family's one revision.
 """
 
 from __future__ import annotations
@@ -75,8 +77,15 @@ class Fleet:
         }
 
 
-def plan_fleet(size: int, prefix: str, repository: str) -> Fleet:
-    """``size`` services named ``{prefix}-svc-NNNN`` over up to 8 clusters ``{prefix}-cN``."""
+def plan_fleet(size: int, prefix: str, repository: str, per_revision: int | None = None) -> Fleet:
+    """``size`` services named ``{prefix}-svc-NNNN`` over up to 8 clusters ``{prefix}-cN``.
+
+    By default a third of them share a revision (see the module's docstring);
+    ``per_revision`` instead puts every ``per_revision`` consecutive services on one
+    family's one revision (1: each service its own family).
+    """
+    if per_revision is not None:
+        return _grouped(size, prefix, repository, per_revision)
     clusters = min(MAX_CLUSTERS, max(1, math.ceil(size / 4)))
     services = []
     for i in range(size):
@@ -86,6 +95,18 @@ def plan_fleet(size: int, prefix: str, repository: str) -> Fleet:
         # the Fargate and Fargate Spot ones another.
         shared = (i // 4) % 3 == 0
         family = f"{prefix}-{compatibility}-{'b' if shared else 's'}{i // 4 if shared else i}"
+        services.append(FleetService(f"{prefix}-c{i % clusters}", f"{prefix}-svc-{i:04d}", kind, family))
+    return Fleet(repository, tuple(services))
+
+
+def _grouped(size: int, prefix: str, repository: str, per_revision: int) -> Fleet:
+    """Services ``per_revision`` to a family; a family's services share its kind (a revision is EC2 or Fargate)."""
+    clusters = min(MAX_CLUSTERS, max(1, math.ceil(size / 4)))
+    services = []
+    for i in range(size):
+        index = i // per_revision
+        kind = KINDS[index % len(KINDS)]
+        family = f"{prefix}-{'ec2' if kind == 'EC2' else 'fargate'}-r{index}"
         services.append(FleetService(f"{prefix}-c{i % clusters}", f"{prefix}-svc-{i:04d}", kind, family))
     return Fleet(repository, tuple(services))
 

@@ -92,14 +92,14 @@ def measure(server: Any, world: Any, size: int) -> dict[str, Any]:
     """Build a fleet of ``size`` on a fresh account and run the child against it."""
     from bench import FUNCTIONS_PATH, ROOT, lambda_package
     from bench import fleet as fleets
-    from bench.variants import FUNCTION_ENVIRONMENT
+    from bench.variants import FUNCTION_ENVIRONMENT, unthrottled_environment
 
     server.reset()
     stack = world.deploy_stack()
     fleet = fleets.plan_fleet(size, "mem", "memory")
     fleets.build(world, fleet)
     event = world.push_event(fleet.repository, fleets.new_digest(), fleets.NEW_TAG)
-    env = {**server.environment(), **stack.environment(), **FUNCTION_ENVIRONMENT}
+    env = {**server.environment(), **unthrottled_environment(stack), **FUNCTION_ENVIRONMENT}
     env["PYTHONPATH"] = FUNCTIONS_PATH
     env[lambda_package.ENV] = ",".join(lambda_package.outside())
     done = subprocess.run(

@@ -9,6 +9,7 @@ repositories, then beside ``many``.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from bench import fleet as fleets
@@ -23,10 +24,10 @@ def _unrelated_rules(world: Any, start: int, stop: int) -> None:
 
 def measure(server: Any, world: Any, few: int, many: int) -> dict[str, Any]:
     """SSM calls (and all calls) of one push beside ``few`` and then ``many`` unrelated rules."""
-    from sandbox.stack import apply_environment
+    from bench.variants import unthrottled_environment
 
     server.reset()
-    apply_environment(world.deploy_stack())
+    os.environ.update(unthrottled_environment(world.deploy_stack()))
     probes = [fleets.plan_fleet(1, f"ssm{round_}", f"probe-{round_}") for round_ in (1, 2)]
     for probe in probes:
         fleets.build(world, probe)

@@ -116,6 +116,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
     ]
     found.extend(_coldstart_targets(results.get("coldstart")))
     found.extend([_memory_target(results.get("memory")), _burst_target(results.get("burst"))])
+    found.extend(throttled_targets(results.get("throttled")))
     return found
 
 
@@ -223,6 +224,134 @@ def _burst_target(burst: dict[str, Any] | None) -> Target:
         f"{len(burst['lost'])} lost"
     )
     return Target("burst", requirement, measured, not burst["lost"])
+
+
+def throttled_targets(throttled: dict[str, Any] | None) -> list[Target]:
+    """Per throttled scenario: every service rolled out, the time against the buckets' limit, its own checks."""
+    if not throttled:
+        return [Target("throttled", "pushes through ECS's token buckets (four scenarios)", "not run", None)]
+    found = []
+    for run in throttled["scenarios"]:
+        name, n = f"throttled {run['scenario']}", run["services"]
+        rolled = sum(p["rolled_out"] for p in run["pushes"])
+        found.append(
+            Target(f"{name}: rolled out", f"all {n} services on the new revision", f"{rolled} of {n}", rolled == n)
+        )
+        ratio = run["ratio"]
+        measured = (
+            f"{ratio:.2f}x ({run['seconds']:.1f} s vs {run['limit_seconds']:.1f} s)"
+            if ratio is not None
+            else "never finished"
+        )
+        limit = f"<= {run['max_ratio']:.2f}x the buckets' limit ({run['limit_seconds']:.0f} s)"
+        found.append(Target(f"{name}: time", limit, measured, ratio is not None and ratio <= run["max_ratio"]))
+        found.extend(_check(run, check) for check in run["checks"])
+    return found
+
+
+def _check(run: dict[str, Any], check: str) -> Target:
+    name, pushes = f"throttled {run['scenario']}", run["pushes"]
+    if check == "one_deploying_each":
+        once = sum(p["deploying_once"] for p in pushes)
+        sent = sum(p["deploying"] for p in pushes)
+        measured = f"{once} of {run['services']} services had exactly one ({sent} sent)"
+        return Target(f"{name}: DEPLOYING", "exactly one DEPLOYING per service", measured, once == run["services"])
+    if check == "none_twice":
+        twice = sum(p["updated_twice"] + p["deploying_twice"] for p in pushes)
+        updated = sum(p["updated_twice"] for p in pushes)
+        announced = sum(p["deploying_twice"] for p in pushes)
+        measured = f"{updated} updated twice, {announced} announced twice"
+        return Target(f"{name}: none twice", "no service updated or announced twice", measured, twice == 0)
+    if check == "none_lost":
+        lost = sum(1 for p in pushes if p["lost"])
+        measured = f"{lost} lost, {run['dead_letters']} in the DLQ"
+        return Target(f"{name}: nothing lost", "every push rolled out or in the DLQ", measured, lost == 0)
+    finished = [p for p in pushes if p["rolled_out"] == p["services"]]
+    times = ", ".join(f"{p['finished_after']:.1f} s" if p["finished_after"] else "never" for p in pushes)
+    measured = f"{len(finished)} of {len(pushes)} finished ({times})"
+    return Target(f"{name}: none starves", "every push finishes", measured, len(finished) == len(pushes))
+
+
+def throttled_table(runs: list[dict[str, Any]]) -> str:
+    rows = []
+    for run in runs:
+        rolled = sum(p["rolled_out"] for p in run["pushes"])
+        lost = sum(1 for p in run["pushes"] if p["lost"])
+        throttled = run["throttled"]
+        others = sum(n for a, n in throttled.items() if a not in ("RegisterTaskDefinition", "UpdateService"))
+        rows.append(
+            [
+                run["scenario"],
+                str(run["services"]),
+                str(run["registrations_needed"]),
+                f"{rolled}/{run['services']}",
+                f"{run['seconds']:.1f}" if run["seconds"] is not None else "-",
+                f"{run['limit_seconds']:.1f}",
+                f"{run['ratio']:.2f}x" if run["ratio"] is not None else "-",
+                f"<= {run['max_ratio']:.2f}x",
+                str(run["invocations"]),
+                str(sum(p["deploying"] for p in run["pushes"])),
+                str(lost),
+                f"{throttled.get('RegisterTaskDefinition', 0)}/{throttled.get('UpdateService', 0)}/{others}",
+            ]
+        )
+    headers = ["scenario", "services", "revisions", "rolled out", "time s", "limit s", "vs limit", "target"]
+    headers += ["invocations", "DEPLOYING", "lost", "throttled R/U/other"]
+    return table(headers, rows, right=frozenset(range(1, 11)))
+
+
+def throttled_notes(run: dict[str, Any]) -> list[str]:
+    """A scenario's setup, its buckets' use and its invocations, one line each."""
+    lines = [f"\n{run['scenario']}: {run['title']}"]
+    if run["scale"] != 1:
+        lines.append(
+            f"  refill rates x{run['scale']} and the function's timeout {run['timeout_seconds']:g} s instead of "
+            f"{run['timeout_seconds'] * run['scale']:g} s (both scaled by {run['scale']}); "
+            f"SLIPWAY_ECS_QUOTAS={run['quotas_env']}"
+        )
+    if not run["settled"]:
+        lines.append("  did not settle: invocations or work-queue messages were still pending when it was given up")
+    binding = max(run["buckets"], key=lambda action: run["buckets"][action]["bound_seconds"])
+    for action, use in run["buckets"].items():
+        achieved = f"{use['achieved_rate']:.2f}/s beyond the burst" if use["achieved_rate"] else "all within the burst"
+        line = (
+            f"  {action}: {use['needed']} needed, ({use['needed']} - {use['burst']}) / {use['rate']:g} = "
+            f"{use['bound_seconds']:.1f} s; {achieved}"
+        )
+        if action == binding:
+            phases = use["unused_by_phase"]
+            line += (
+                f"; {use['unused_tokens']:.1f} tokens came while the bucket was full "
+                f"(= {use['unused_seconds']:.1f} s of refill lost; this action sets the limit): "
+                f"{phases['before_first_call']:.1f} before the first call, {phases['between_invocations']:.1f} "
+                f"while no invocation ran, {phases['during_invocations']:.1f} during invocations"
+            )
+        lines.append(line)
+    for push in run["pushes"]:
+        finished = f"{push['finished_after']:.1f} s" if push["finished_after"] is not None else "never"
+        lines.append(
+            f"  push {push['repository']}: {push['rolled_out']}/{push['services']} rolled out, last update after "
+            f"{finished}; DEPLOYING {push['deploying']} ({push['deploying_twice']} services twice); "
+            f"updated twice {push['updated_twice']}; in the DLQ {push['in_dead_letters']}"
+        )
+    lines.append(
+        f"  {run['invocations']} invocations in {run['environments']} environments ({run['cold_starts']} cold), "
+        f"{run['failed_invocations']} failed:"
+    )
+    lines.extend("    " + _invocation_line(row) for row in run["timeline"])
+    return lines
+
+
+def _invocation_line(row: dict[str, Any]) -> str:
+    throttled = ", ".join(f"{a} {n}" for a, n in sorted(row["throttled"].items())) or "none"
+    line = (
+        f"{row['id']} {row['source']}#{row['attempt']} {row['environment']}{' (cold)' if row['cold'] else ''}: "
+        f"{row['start']:6.1f} -> {row['end']:6.1f} s; registered {row['registered']}, updated {row['updated']}, "
+        f"DEPLOYING {row['deploying']}, handed on {row['handed_on']}; throttled {throttled}"
+    )
+    if row["batch_item_failures"]:
+        line += f"; batch item failures {row['batch_item_failures']}"
+    return line + (f"; error {row['error']}" if row["error"] else "")
 
 
 def targets_table(found: list[Target]) -> str:

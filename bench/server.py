@@ -35,6 +35,8 @@ from collections import Counter
 from typing import IO, Any
 from urllib.parse import parse_qs
 
+from bench.throttle import Throttle
+
 HOST = "127.0.0.1"
 REGION = "eu-west-1"
 
@@ -49,6 +51,8 @@ _TARGET_SERVICES = {
 }
 
 CONTROL = "/bench-api/"  # the benchmark's own requests to the server, never counted
+BOOKKEEPING_HEADER = "X-Bench-Bookkeeping"  # the benchmark's own AWS calls: not counted, throttled or delayed
+_BOOKKEEPING = "HTTP_X_BENCH_BOOKKEEPING"
 RESET = "/moto-api/reset"
 STARTUP_SECONDS = 120  # importing moto on a busy 2-core machine can take a while
 
@@ -71,7 +75,14 @@ class CallMeter:
 
     Requests under ``/bench-api/`` are the benchmark's, not counted: GET
     ``/bench-api/calls`` answers the counts as JSON, PUT or POST ``/bench-api/latency``
-    with a JSON object sets ``latency``.
+    with a JSON object sets ``latency``. PUT ``/bench-api/throttling`` with
+    ``{"rate_scale": k}`` puts ECS's token buckets (full, refills times k) in front of
+    moto (``bench.throttle.Throttle``), GET answers its record, DELETE takes them away;
+    every section but the throttled one runs without them.
+
+    A request with the ``X-Bench-Bookkeeping`` header is the benchmark's own (building
+    a fleet, reading results): it goes straight to moto, uncounted, with no latency,
+    no token taken and nothing recorded.
     """
 
     def __init__(self, app: Any) -> None:
@@ -80,12 +91,15 @@ class CallMeter:
         self.calls: Counter[str] = Counter()
         self.cpu: dict[str, float] = {}  # the server thread's CPU seconds by operation
         self.latency: dict[str, float] = {}
+        self.throttle: Throttle | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if str(environ.get("PATH_INFO", "")).startswith(CONTROL):
             return self._control(environ, start_response)
         if environ.get("PATH_INFO") == RESET:
             return self._reset(environ, start_response)
+        if environ.get(_BOOKKEEPING):
+            return self._app(environ, start_response)
         operation = self._operation(environ)
         if operation:
             with self._lock:
@@ -94,8 +108,11 @@ class CallMeter:
             delay = latency.get(operation.split(".", 1)[0], latency.get("*", 0.0))
             if delay:
                 time.sleep(delay)  # releases the GIL, as waiting on the network does
+        throttle = self.throttle
         started = time.thread_time()
         try:
+            if throttle is not None and operation:
+                return throttle.serve(operation, environ, start_response, self._app)
             return self._app(environ, start_response)
         finally:
             if operation:
@@ -132,17 +149,33 @@ class CallMeter:
                 with self._lock:
                     body = dict(self.cpu)
             elif path == "latency" and method in ("PUT", "POST"):
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                latency = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                latency = _json_body(environ)
                 if not isinstance(latency, dict):
                     raise ValueError("latency must be a JSON object of seconds by service")
                 self.latency = {str(k): float(v) for k, v in latency.items()}
                 body = self.latency
+            elif path == "throttling":
+                body = self._throttling(method, environ)
             else:
                 return _answer(start_response, "404 Not Found", {"error": f"no {method} {CONTROL}{path}"})
         except (ValueError, TypeError) as error:
             return _answer(start_response, "400 Bad Request", {"error": str(error)})
         return _answer(start_response, "200 OK", body)
+
+    def _throttling(self, method: str, environ: dict[str, Any]) -> Any:
+        """PUT: fresh buckets (full) and an empty record; GET: the record; DELETE: no buckets."""
+        if method in ("PUT", "POST"):
+            settings = _json_body(environ)
+            if not isinstance(settings, dict):
+                raise ValueError('throttling takes a JSON object, e.g. {"rate_scale": 1}')
+            self.throttle = Throttle(rate_scale=float(settings.get("rate_scale", 1.0)))
+            return {"quotas": self.throttle.buckets.quotas}
+        if method == "DELETE":
+            self.throttle = None
+            return {}
+        if self.throttle is None:
+            raise ValueError("no throttling set (PUT /bench-api/throttling first)")
+        return self.throttle.as_dict()
 
     def _operation(self, environ: dict[str, Any]) -> str | None:
         if str(environ.get("PATH_INFO", "")).startswith("/moto-api"):
@@ -153,6 +186,11 @@ class CallMeter:
             return f"{_TARGET_SERVICES.get(prefix, prefix)}.{operation}"
         service = _signed_service(str(environ.get("HTTP_AUTHORIZATION", "")))
         return f"{service}.{_query_action(environ) or environ.get('REQUEST_METHOD', '?')}"
+
+
+def _json_body(environ: dict[str, Any]) -> Any:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return json.loads(environ["wsgi.input"].read(length) or b"{}")
 
 
 def _answer(start_response: Any, status: str, body: Any) -> list[bytes]:
@@ -256,6 +294,17 @@ class MotoServer:
         """Hold each answer this long (seconds by service, ``*`` for the rest); ``{}`` for none."""
         self._request("PUT", CONTROL + "latency", json.dumps(latency).encode())
         self.latency = dict(latency)
+
+    def throttle(self, rate_scale: float = 1.0) -> None:
+        """ECS's token buckets in front of moto from now on, full, refills times ``rate_scale``; a new record."""
+        self._request("PUT", CONTROL + "throttling", json.dumps({"rate_scale": rate_scale}).encode())
+
+    def throttle_record(self) -> dict[str, Any]:
+        """What the buckets let through and refused since ``throttle`` (see ``bench.throttle``)."""
+        return dict(self._request("GET", CONTROL + "throttling"))
+
+    def unthrottle(self) -> None:
+        self._request("DELETE", CONTROL + "throttling")
 
     def stop(self) -> None:
         process, self._process = self._process, None

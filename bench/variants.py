@@ -36,6 +36,21 @@ FUNCTION_ENVIRONMENT = {
 
 _devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 
+# Every section but the throttled one runs against a server with no ECS buckets. Slipway
+# is told so, as an operator tells it of raised quotas (the EcsApiQuotas parameter):
+# otherwise its own pacer holds it to ECS's documented rates against a server that has
+# none (a push to 100 distinct revisions: 80 s at one registration a second), and those
+# sections would measure the pacer instead of the work. The throttled section measures that.
+UNBOUNDED = 1_000_000
+
+
+def unthrottled_environment(stack: Any) -> dict[str, str]:
+    """The functions' environment of ``stack`` for a server without ECS's buckets."""
+    from slipway.aws.pacing import ECS_QUOTAS
+
+    quotas = ",".join(f"{action}:{UNBOUNDED}:{UNBOUNDED}" for action in ECS_QUOTAS)
+    return {**stack.environment(), "SLIPWAY_ECS_QUOTAS": quotas}
+
 
 @contextlib.contextmanager
 def function_output_discarded() -> Iterator[None]:
