@@ -57,7 +57,7 @@ lambda-package: ## Prove the function's dependencies resolve as wheels for pytho
 demo: $(STAMP) ## Run the whole flow on a local moto server: push -> rollout -> outcomes -> rollback
 	$(BIN)/python -m sandbox.demo
 
-bench: $(STAMP) ## Fan-out, cold-start, memory and burst benchmarks (prints ratios, writes bench/results/)
+bench: $(STAMP) ## Fan-out, cold-start, memory, burst and throttled (ECS request limits) benchmarks: ratios, bench/results/
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m bench
 

@@ -24,13 +24,12 @@ from slipway.attempt import Assignment
 from slipway.errors import AwsError
 from slipway.gates import Gatekeeper
 from slipway.handon import MAX_TRIES, Continuation, continuations
-from slipway.model import RECONCILE as RECONCILE_BY
-from slipway.model import Hold, Push, Status
+from slipway.model import RECONCILE, Hold, Push, Status
 from slipway.outcome import Outcome
 from slipway.pipeline import Passage, Pipeline
 from slipway.ports import Ecs, Notifier, RuleSource, Store, Superseder, WorkQueue
 from slipway.preview import PlanLine, Preview
-from slipway.pushes import EVENT, RECONCILE, PushMark, PushOrder
+from slipway.pushes import EVENT, PushMark, PushOrder
 from slipway.report import PushReport, Reporter
 from slipway.rules import Rule, Target
 
@@ -78,11 +77,9 @@ class Deployer:
     ) -> None:
         self._rules = rules
         self._store = store
-        self._notifier = notifier
         self._queue = queue
         self._clock = clock
         self._count = count
-        self._tracker = tracker
         self._order = PushOrder(store)
         self._reporter = Reporter(notifier, store, tracker, clock, count)
         self.admission = Admission(store, gates, allowed_clusters, clock)
@@ -120,7 +117,7 @@ class Deployer:
     def _received_already(self, push: Push, report: PushReport) -> bool:
         """Whether the other path (the event, or the reconcile) received this push first and deployed it."""
         assert push.tag is not None
-        source = RECONCILE if push.initiated_by == RECONCILE_BY else EVENT
+        source = RECONCILE if push.initiated_by == RECONCILE else EVENT
         mark = PushMark(push.repository, push.digest, push.tag, push.event_id, source, push.time, self._clock())
         first = self._order.receive(mark)
         if first is None:

@@ -18,14 +18,14 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
-from slipway.model import Push
+from slipway.model import RECONCILE, Push
 from slipway.ports import PushStore
 from slipway.rules import Rule
 from slipway.versions import parse_version
 
 logger = Logger(child=True)
 
-EVENT, RECONCILE = "event", "reconcile"
+EVENT = "event"  # a push received by its ECR event; RECONCILE (model): found by the reconcile
 SAME_PUSH = timedelta(minutes=15)  # an event's time and ECR's imagePushedAt for one push differ by seconds
 RECEIVED_SKEW = timedelta(minutes=1)
 WRITE_ATTEMPTS = 4

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from slipway.pushes import EVENT, RECONCILE, PushMark, PushOrder, RuleLatest, covered, newer
+from slipway.model import RECONCILE
+from slipway.pushes import EVENT, PushMark, PushOrder, RuleLatest, covered, newer
 from tests.unit.fakes import NOW, FakeStore, digest, make_push, make_rule
 
 
