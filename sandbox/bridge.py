@@ -22,6 +22,10 @@
   without a lock: two registrations of one family at once can both get revision N+1,
   the second overwriting the first. ECS numbers them N+1 and N+2:
   ``install_ecs_deployments`` serialises registrations.
+- moto implements no service deployments (DescribeServiceDeployments and the other
+  service deployment APIs raise NotImplementedError) and no BLUE_GREEN, CANARY or LINEAR
+  strategy: ``install_ecs_deployments`` installs ``sandbox/strategies.py``, which keeps
+  them as ECS does; its ``Strategies`` drives them stage by stage.
 """
 
 from __future__ import annotations
@@ -201,6 +205,9 @@ def install_ecs_deployments() -> None:
         backend.update_service = _update_service  # type: ignore[method-assign]
         backend.register_task_definition = _register_task_definition  # type: ignore[method-assign]
         ecs_responses.EC2ContainerServiceResponse.create_service = _create_service  # type: ignore[method-assign]
+        from sandbox import strategies  # here, not at the top: strategies builds on this module
+
+        strategies.install()
 
 
 def ecs_backend(account: str, region: str) -> Any:

@@ -2,7 +2,9 @@
 
 An image pushed to ECR rolls out to an EC2 and a Fargate service; ECS's deployment
 events become SUCCEEDED and ROLLED_BACK messages; the ``slipway`` command shows a
-service's history and rolls it back. The real deploy and track handlers and the real
+service's history and rolls it back. Then a canary (``sandbox.demo_canary``): 5 %,
+bake, a pause approved with ``slipway approve``, production, SUCCEEDED; and a second
+release whose alarm fires during the bake, ROLLED_BACK. The real deploy and track handlers and the real
 ``slipway`` command run; AWS is moto, served on 127.0.0.1 from this process so the
 bridges in ``sandbox.bridge`` apply to it. What moto does not do is played by the
 sandbox: ECR's push event (``World.push_event``) and ECS moving its deployments on
@@ -16,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 import traceback
@@ -24,13 +25,25 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 
+from sandbox.demo_canary import CanaryReleases
 from sandbox.deployments import Deployments, StoppedTask
-from sandbox.stack import ACCOUNT, REGION, LambdaContext, World
+from sandbox.narration import (
+    REGISTRY,
+    DemoFailed,
+    expect,
+    revision,
+    say,
+    section,
+    short_digest,
+    short_image,
+    show_messages,
+    slipway,
+)
+from sandbox.stack import REGION, LambdaContext, World
 
 CLUSTER = "prod"
 REPOSITORY = "web"
@@ -38,7 +51,6 @@ RULE = "prod"
 FARGATE, EC2 = "web", "web-ec2"  # the two services
 SERVICES = {FARGATE: "FARGATE", EC2: "EC2"}  # service -> the launch type it runs on
 RULE_SPEC: dict[str, Any] = {"targets": [{"cluster": CLUSTER, "service": s} for s in SERVICES], "tags": ["1.*"]}
-REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/"
 PULL_ERROR = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {image}"
 
 # The functions' Powertools settings for a terminal: warnings and errors only, no EMF
@@ -58,74 +70,6 @@ ELSEWHERE = {
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
     "SLIPWAY_STACK",
 }
-
-
-class DemoFailed(Exception):
-    """A step of the demo did not do what Slipway promises."""
-
-
-def expect(condition: object, problem: str) -> None:
-    if not condition:
-        raise DemoFailed(problem)
-
-
-# -- output -----------------------------------------------------------------------
-def section(number: int, title: str) -> None:
-    print(f"\n== {number}. {title} ".ljust(76, "="))
-
-
-def say(text: str = "", level: int = 1) -> None:
-    print("  " * level + text if text else "")
-
-
-def revision(arn: str | None) -> str:
-    """``web:2`` from a task definition ARN."""
-    return arn.rsplit("/", 1)[-1] if arn else "-"
-
-
-def short_digest(digest: str) -> str:
-    return digest[:19] + "..." if digest.startswith("sha256:") else digest
-
-
-def short_image(image: str) -> str:
-    """An image without this account's registry, its digest cut short."""
-    name = image.removeprefix(REGISTRY)
-    if "@" in name:
-        repository, digest = name.split("@", 1)
-        return f"{repository}@{short_digest(digest)}"
-    return name
-
-
-def show_messages(notes: list[dict[str, Any]]) -> None:
-    """What a subscriber of the SNS topic received: subject, status attribute and key fields."""
-    say(f"SNS -> subscriber queue: {len(notes)} message(s)")
-    for note in notes:
-        message = note["message"]
-        say(note["subject"], 2)
-        say(f"status={note['attributes'].get('status')}  " + ", ".join(key_fields(message)), 3)
-        if message["status"] == "DEPLOYING":
-            say(f"ECS deployment {message.get('deployment_id')}", 3)
-        if message["status"] == "FAILED":
-            say(f"reason: {message.get('reason')}", 3)
-        stopped = message.get("stopped_reasons") or []
-        if stopped:
-            example = stopped[0].split(": ", 1)[-1]  # without "task <id>: "
-            say(f"{len(stopped)} stopped task(s), e.g. {example[:64]}...", 3)
-
-
-def key_fields(message: dict[str, Any]) -> list[str]:
-    fields = [f"launch type {message['launch_type']}"] if message.get("launch_type") else []
-    status = message["status"]
-    if status == "DEPLOYING":
-        fields.append(
-            f"{revision(message.get('previous_task_definition'))} -> {revision(message.get('task_definition'))}"
-        )
-    elif status == "SUCCEEDED":
-        fields.append(f"runs {revision(message.get('task_definition'))}")
-    elif status == "ROLLED_BACK":
-        fields.append(f"rolled_back_to {revision(message.get('rolled_back_to'))}")
-    fields.append(f"rule {message.get('rule')}")
-    return fields
 
 
 # -- the local AWS ----------------------------------------------------------------
@@ -176,23 +120,29 @@ class Functions:
 
     deploy_handler: Callable[[dict[str, Any], Any], dict[str, Any]]
     track_handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+    sweep_handler: Callable[[dict[str, Any], Any], dict[str, Any]]
 
     @classmethod
     def load(cls) -> Functions:
         """Import the handlers once the stack's environment is set: Powertools and Slipway read it."""
         from slipway import app
-        from slipway.handlers import deploy, track
+        from slipway.handlers import deploy, sweep, track
         from slipway.telemetry import logger
 
         logger.setLevel(logging.WARNING)  # even if something imported the handlers earlier
         app.reset()
-        return cls(deploy.handler, track.handler)
+        return cls(deploy.handler, track.handler, sweep.handler)
 
     def deploy(self, event: dict[str, Any]) -> dict[str, Any]:
         return self.deploy_handler(event, LambdaContext())
 
     def track(self, event: dict[str, Any]) -> dict[str, Any]:
         return self.track_handler(event, LambdaContext(function_name="slipway-track"))
+
+    def sweep(self) -> dict[str, Any]:
+        """The sweep, as its schedule invokes it."""
+        scheduled = {"version": "0", "id": "sweep", "detail-type": "Scheduled Event", "source": "aws.scheduler"}
+        return self.sweep_handler({**scheduled, "detail": {}}, LambdaContext(function_name="slipway-sweep"))
 
 
 def default_network(world: World) -> dict[str, Any]:
@@ -227,6 +177,8 @@ class Demo:
         broken = self.push_and_deploy(5, "1.2.0", "a broken release")
         self.circuit_breaker(broken, back_to={s: m["task_definition"] for s, m in good.items()})
         self.rollback_by_command(good[FARGATE]["previous_task_definition"])
+        handlers = self.handlers
+        CanaryReleases(self.world, handlers.deploy, handlers.track, handlers.sweep).run()
 
     @property
     def handlers(self) -> Functions:
@@ -409,27 +361,6 @@ class Demo:
             "SUCCEEDED" in newest and "rollback" in newest,
             f"`slipway history {key}` does not show the rollback SUCCEEDED first:\n{history}",
         )
-
-
-def slipway_command() -> list[str]:
-    """The installed ``slipway`` console script beside this Python, or its entry point."""
-    script = Path(sys.executable).with_name("slipway")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-c", "from slipway.cli import run; run()"]
-
-
-def slipway(*args: str) -> str:
-    """Run ``slipway ARGS`` in its own process, as a user would; print and return its output."""
-    say()
-    say(f"$ slipway {' '.join(args)}")
-    done = subprocess.run(
-        [*slipway_command(), *args], env=dict(os.environ), capture_output=True, text=True, timeout=60, check=False
-    )
-    for line in done.stdout.rstrip().splitlines():
-        say(line, 2)
-    expect(done.returncode == 0, f"`slipway {' '.join(args)}` exited {done.returncode}: {done.stderr.strip()}")
-    return done.stdout
 
 
 def main() -> int:

@@ -70,6 +70,7 @@ class Stack:
             "SLIPWAY_ALLOW_FOREIGN_PUSHES": tpl.parameter_default("AllowForeignPushes"),
             "SLIPWAY_WORK_QUEUE_URL": self.work_queue_url,
             "SLIPWAY_ECS_QUOTAS": tpl.parameter_default("EcsApiQuotas"),
+            "SLIPWAY_LIFECYCLE_HOOK_ROLE_ARN": tpl.parameter_default("LifecycleHookRoleArn"),
         }
         expected = {k for k in tpl.function_environment() if k.startswith("SLIPWAY_")}
         missing = expected - set(defaults)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from slipway.aws.sqs import SqsWorkQueue
     from slipway.aws.ssm import ParameterStoreRules
     from slipway.aws.store import DynamoStore
+    from slipway.control import Control
     from slipway.deploy import Deployer
     from slipway.gates import Gatekeeper
     from slipway.reconcile import Reconciler
@@ -148,6 +149,7 @@ class App:
             tracker=self.tracker,
             clock=self.clock,
             gates=self.gates,
+            hook_role=self.settings.lifecycle_hook_role_arn or None,
         )
 
     @cached_property
@@ -172,6 +174,12 @@ class App:
         from slipway.tracking import Tracker
 
         return Tracker(self.ecs, self.store, self.notifier, clock=self.clock, count=count)
+
+    @cached_property
+    def control(self) -> Control:
+        from slipway.control import Control
+
+        return Control(self.ecs, self.store)
 
     @cached_property
     def idempotency(self) -> DynamoDBPersistenceLayer:

@@ -91,6 +91,7 @@ class Attempt:
             "service": self.service,
             "rollout_id": self.rollout_id,
             "previous_task_definition": self.service.task_definition,
+            "strategy": self.rule.spec.strategy,
         }
         return Outcome(status, reason, **{**values, **fields})
 

@@ -80,7 +80,9 @@ class Claims:
         reader: Rereader,
         clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
+        hook_role: str | None = None,  # the role ECS invokes Lambda lifecycle hooks with
     ) -> None:
+        self._hook_role = hook_role
         self._store = store
         self._reader = reader
         self._clock = clock
@@ -98,7 +100,9 @@ class Claims:
             return self._resume(attempt, state)
         if state is not None and self.busy(state):
             return Busy(attempt)
-        decision = plan(attempt.push, attempt.rule, attempt.target, attempt.service, attempt.taskdef, state)
+        decision = plan(
+            attempt.push, attempt.rule, attempt.target, attempt.service, attempt.taskdef, state, self._hook_role
+        )
         if isinstance(decision, Outcome):
             return decision
         claim = attempt.claim(self._clock())
@@ -113,7 +117,7 @@ class Claims:
             if made_for(attempt.taskdef, state):
                 running = state.advance(status="REGISTERED", task_definition=service.task_definition)
                 return Settle(attempt, running, replaces=state)
-            decision = plan(attempt.push, attempt.rule, attempt.target, service, attempt.taskdef, None)
+            decision = plan(attempt.push, attempt.rule, attempt.target, service, attempt.taskdef, None, self._hook_role)
             if isinstance(decision, Outcome):
                 self.release(state, None)
                 return decision
@@ -121,7 +125,7 @@ class Claims:
         if state.status == "REGISTERED":
             if service.task_definition == state.task_definition:
                 return Settle(attempt, state, replaces=state)
-            config = deployment_configuration(service, attempt.rule)
+            config = deployment_configuration(service, attempt.rule, self._hook_role)
             return Deploy(attempt, state, None, config, containers_of(attempt))
         if state.status == "DEPLOYING" and state.notice == "DEPLOYING":
             return Reannounce(attempt, state)

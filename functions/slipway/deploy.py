@@ -74,6 +74,7 @@ class Deployer:
         sleep: Callable[[float], None] = time.sleep,
         tracker: Superseder | None = None,
         gates: Gatekeeper | None = None,
+        hook_role: str | None = None,
     ) -> None:
         self._rules = rules
         self._store = store
@@ -83,7 +84,9 @@ class Deployer:
         self._order = PushOrder(store)
         self._reporter = Reporter(notifier, store, tracker, clock, count)
         self.admission = Admission(store, gates, allowed_clusters, clock)
-        self.pipeline = Pipeline(ecs, store, notifier, clock=clock, sleep=sleep, workers=max_concurrency)
+        self.pipeline = Pipeline(
+            ecs, store, notifier, clock=clock, sleep=sleep, workers=max_concurrency, hook_role=hook_role
+        )
         self._preview = Preview(rules, self.admission, self.pipeline.reader)
 
     # -- a push from its event (or the reconcile) ---------------------------------------

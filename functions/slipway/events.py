@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -92,6 +92,23 @@ class EcsDeploymentEvent(EventBridgeModel):
     @property
     def service_arn(self) -> str:
         return self.resources[0] if self.resources else ""
+
+
+class EcsHookEvent(EventBridgeModel):
+    """An ``ECS Hook State Change`` event (a lifecycle hook waits for action, or moved on).
+
+    AWS documents that ECS emits it (event name HOOK_AWAITING_ACTION for a pause hook)
+    but not its detail; Slipway relies only on the service ARN among ``resources`` and
+    reads everything else from DescribeServiceDeployments.
+    """
+
+    source: Literal["aws.ecs"]
+    detail_type: Literal["ECS Hook State Change"] = Field(alias="detail-type")
+    detail: dict[str, Any]
+
+    @property
+    def service_arn(self) -> str:
+        return next((r for r in self.resources if ":service/" in r), "")
 
 
 class ParameterStoreChangeDetail(BaseModel):

@@ -123,7 +123,8 @@ class Gatekeeper:
         return PASS
 
     def approval(self, rule: Rule, approved_by: str | None) -> Verdict:
-        if not rule.spec.approval or approved_by:
+        # A non-rolling rule's approval is a pause inside ECS's deployment, not a hold before it.
+        if not rule.spec.holds_for_approval or approved_by:
             return PASS
         return Verdict(False, "waiting for approval (slipway approve ROLLOUT_ID)", APPROVAL, True)
 

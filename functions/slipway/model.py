@@ -19,6 +19,7 @@ class Status(StrEnum):
     ROLLED_BACK = "ROLLED_BACK"
     SUPERSEDED = "SUPERSEDED"
     TIMED_OUT = "TIMED_OUT"
+    PROGRESS = "PROGRESS"  # a stage of a blue/green, canary or linear rollout: a message, never a rollout's status
 
     @property
     def terminal(self) -> bool:
@@ -79,6 +80,31 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class Traffic:
+    """How ECS can shift a service's traffic between revisions (what blue/green needs).
+
+    ``load_balancers`` counts the service's target groups; ``advanced`` those of them
+    with an ``advancedConfiguration`` (an alternate target group and a production
+    listener rule); ``service_connect`` whether the service uses Service Connect.
+    """
+
+    load_balancers: int = 0
+    advanced: int = 0
+    service_connect: bool = False
+
+    @property
+    def managed(self) -> bool:
+        """ECS shifts traffic itself: every load balancer has its alternate, or Service Connect carries it."""
+        return (self.load_balancers > 0 and self.advanced == self.load_balancers) or (
+            self.load_balancers == 0 and self.service_connect
+        )
+
+    @property
+    def headless(self) -> bool:
+        return self.load_balancers == 0 and not self.service_connect
+
+
+@dataclass(frozen=True)
 class Service:
     """What Slipway needs to know of an ECS service."""
 
@@ -91,6 +117,9 @@ class Service:
     deployment_controller: str
     deployment_configuration: dict[str, Any] = field(default_factory=dict)
     deployments: tuple[Deployment, ...] = ()
+    scheduling_strategy: str = "REPLICA"
+    traffic: Traffic = field(default_factory=lambda: Traffic())
+    current_service_deployment: str | None = None  # the ARN DescribeServiceDeployments takes
 
     @property
     def cluster_name(self) -> str:
@@ -194,6 +223,13 @@ class Rollout:
     rollback_deployment_id: str | None = None
     expects_rollback: bool = False
     approved_by: str | None = None
+    strategy: str = "rolling"
+    service_deployment_arn: str | None = None
+    stage: str | None = None  # the ECS lifecycle stage last seen, for strategy rollouts
+    stage_changed_at: datetime | None = None  # when it was reached: the timeout counts from here
+    progress: str | None = None  # the key of the last PROGRESS milestone reported
+    aborted_by: str | None = None
+    abort_reason: str | None = None
 
     @property
     def duration_seconds(self) -> int | None:
@@ -243,3 +279,45 @@ class DigestRecord:
     key: str
     status: str
     finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HookDetail:
+    """One lifecycle hook of a service deployment, as DescribeServiceDeployments lists it."""
+
+    hook_id: str
+    target_type: str  # AWS_LAMBDA or PAUSE
+    status: str  # AWAITING_ACTION, IN_PROGRESS, SUCCEEDED, FAILED, TIMED_OUT
+    target_arn: str | None = None
+    expires_at: datetime | None = None
+    timeout_action: str | None = None
+
+    @property
+    def awaiting(self) -> bool:
+        return self.status == "AWAITING_ACTION"
+
+
+@dataclass(frozen=True)
+class ServiceDeployment:
+    """An ECS service deployment (DescribeServiceDeployments): its status, stage, traffic and hooks."""
+
+    arn: str
+    service_arn: str
+    status: str
+    lifecycle_stage: str | None = None
+    status_reason: str | None = None
+    target_revision: str | None = None
+    production_weight: float | None = None  # of the target revision, in percent
+    test_weight: float | None = None
+    source_production_weight: float | None = None
+    hooks: tuple[HookDetail, ...] = ()
+    rollback_reason: str | None = None
+    rollback_revision: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    configuration: dict[str, Any] = field(default_factory=dict)  # the deployment's deploymentConfiguration
+
+    def awaiting(self) -> HookDetail | None:
+        """The hook waiting for someone to act (ContinueServiceDeployment), if any."""
+        return next((h for h in self.hooks if h.awaiting), None)

@@ -31,6 +31,10 @@ OPTIONAL = frozenset(
         "problems",
         "parameter",
         "error_code",
+        "traffic_percent",
+        "until",
+        "hook_id",
+        "aborted_by",
     }
 )
 
@@ -67,6 +71,12 @@ class Notification(BaseModel):
     modified_by: str | None = None
     modified_at: datetime | None = None
     problems: list[str] | None = None
+    strategy: str | None = None  # rolling, blue_green, canary or linear
+    stage: str | None = None  # ECS's lifecycle stage, for blue/green, canary and linear rollouts
+    traffic_percent: float | None = None  # production traffic on the new revision (PROGRESS)
+    until: datetime | None = None  # when a bake ends or a pause expires (PROGRESS)
+    hook_id: str | None = None  # the pause hook waiting for approval (PROGRESS)
+    aborted_by: str | None = None
     time: datetime
 
     def subject(self) -> str:

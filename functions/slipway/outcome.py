@@ -32,6 +32,8 @@ class Outcome:
     expects_rollback: bool = False
     quiet: bool = False
     held: str | None = None
+    strategy: str | None = None  # the rule's: rolling, blue_green, canary or linear
+    service_deployment: str | None = None  # the ECS service deployment UpdateService started
 
     @property
     def launch_type(self) -> str | None:
@@ -58,6 +60,7 @@ def error_outcome(
         error_code=error.code,
         retryable=error.retryable,
         rollout_id=rollout,
+        strategy=rule.spec.strategy,
     )
 
 
@@ -86,5 +89,6 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
         initiated_by=push.initiated_by,
         approved_by=push.approved_by,
         held=outcome.held,
+        strategy=outcome.strategy,
         time=now,
     )

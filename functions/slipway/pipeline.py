@@ -75,6 +75,7 @@ class Pipeline:
         clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
         workers: int = 16,
+        hook_role: str | None = None,
     ) -> None:
         self.ecs = ecs
         self._workers = workers
@@ -82,7 +83,7 @@ class Pipeline:
         self._notifier = notifier
         self._clock = clock
         self.reader = TargetReader(ecs, store, workers)
-        self.claims = Claims(store, self.reader, clock, sleep)
+        self.claims = Claims(store, self.reader, clock, sleep, hook_role=hook_role)
         self.roller = Roller(ecs, self.claims)
 
     def recording(self, push: Push) -> Recording:

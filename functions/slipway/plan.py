@@ -16,6 +16,7 @@ from typing import Any
 
 from semver import Version
 
+from slipway import strategy
 from slipway.model import RECONCILE, Push, Service, ServiceState, Status, TaskDefinition
 from slipway.outcome import Outcome
 from slipway.rules import Rule, Target
@@ -125,14 +126,9 @@ def runs_digest(taskdef: TaskDefinition, containers: tuple[str, ...], push: Push
     )
 
 
-def deployment_configuration(service: Service, rule: Rule) -> dict[str, Any]:
-    """The service's deployment configuration with the rule's circuit breaker and alarms."""
-    config = copy.deepcopy(service.deployment_configuration)
-    breaker = rule.spec.circuit_breaker
-    config["deploymentCircuitBreaker"] = {"enable": breaker.enable, "rollback": breaker.rollback}
-    if rule.spec.alarms:
-        config["alarms"] = {"alarmNames": list(rule.spec.alarms), "enable": True, "rollback": True}
-    return config
+def deployment_configuration(service: Service, rule: Rule, hook_role: str | None = None) -> dict[str, Any]:
+    """The service's deployment configuration with the rule's strategy, circuit breaker and alarms."""
+    return strategy.configuration(service, rule, hook_role)
 
 
 def plan(
@@ -142,9 +138,16 @@ def plan(
     service: Service,
     taskdef: TaskDefinition,
     state: ServiceState | None,
+    hook_role: str | None = None,
 ) -> Plan | Outcome:
     """Decide what a push does to one service: a Plan to apply, or the Outcome that ends it."""
-    base: dict[str, Any] = {"rule": rule.name, "parameter": rule.parameter, "target": target, "service": service}
+    base: dict[str, Any] = {
+        "rule": rule.name,
+        "parameter": rule.parameter,
+        "target": target,
+        "service": service,
+        "strategy": rule.spec.strategy,
+    }
     base["previous_task_definition"] = service.task_definition
     if service.deployment_controller not in SUPPORTED_CONTROLLERS:
         return Outcome(
@@ -154,6 +157,9 @@ def plan(
             error_code="UnsupportedDeploymentController",
             **base,
         )
+    unfit = strategy.unfit(service, rule, hook_role)
+    if unfit is not None:
+        return Outcome(Status.ERROR, unfit, error_code="StrategyUnsupported", **base)
     try:
         containers = select_containers(taskdef, target, push)
     except ValueError as error:
@@ -180,7 +186,7 @@ def plan(
     return Plan(
         containers=containers,
         body=clone_with_image(taskdef, containers, push.image),
-        deployment_configuration=deployment_configuration(service, rule),
+        deployment_configuration=deployment_configuration(service, rule, hook_role),
         tags=merge_tags(taskdef.tags, tags),
     )
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slipway.errors import AwsError
-from slipway.model import DigestRecord, Hold, Push, Rollout, Service, ServiceState, TaskDefinition
+from slipway.model import DigestRecord, Hold, Push, Rollout, Service, ServiceDeployment, ServiceState, TaskDefinition
 from slipway.rules import Rule, RuleInvalid
 
 if TYPE_CHECKING:
@@ -231,15 +231,15 @@ class Store(PipelineStore, GateQueries, HoldStore, PushStore, Protocol):
 # -- the track function and the rule checker ------------------------------------------
 
 
-class TrackingStore(Protocol):
-    def rollout_by_deployment(self, deployment_id: str) -> tuple[Rollout, str] | None: ...
-
-    def get_rollout(self, rollout_id: str) -> Rollout | None: ...
-
-    def link_deployment(self, deployment_id: str, rollout: Rollout, role: str) -> None: ...
+class MovingStore(Protocol):
+    """What moving a rollout to an outcome or a stage writes."""
 
     def transition(
         self, rollout: Rollout, status: str, allowed_from: frozenset[str], **changes: Any
+    ) -> Rollout | None: ...
+
+    def advance_stage(
+        self, rollout: Rollout, stage: str | None, changed_at: datetime, progress: str | None
     ) -> Rollout | None: ...
 
     def pending_notice(self, rollout: Rollout) -> str | None: ...
@@ -248,9 +248,19 @@ class TrackingStore(Protocol):
 
     def untrack(self, rollout: Rollout) -> None: ...
 
+    def set_state_status(self, key: str, rollout_id: str, status: str) -> None: ...
+
+
+class TrackingStore(MovingStore, Protocol):
+    def rollout_by_deployment(self, deployment_id: str) -> tuple[Rollout, str] | None: ...
+
+    def get_rollout(self, rollout_id: str) -> Rollout | None: ...
+
+    def link_deployment(self, deployment_id: str, rollout: Rollout, role: str) -> None: ...
+
     def tracked_before(self, cutoff: datetime) -> list[str]: ...
 
-    def set_state_status(self, key: str, rollout_id: str, status: str) -> None: ...
+    def watched_strategies(self) -> list[str]: ...
 
     def get_state(self, key: str) -> ServiceState | None: ...
 
@@ -261,6 +271,18 @@ class TrackingEcs(Protocol):
     def describe_tasks(
         self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3
     ) -> list[dict[str, Any]]: ...
+
+    def describe_service_deployments(self, arns: Sequence[str]) -> list[ServiceDeployment]: ...
+
+    def list_service_deployments(self, cluster: str, service: str, statuses: Sequence[str] = ()) -> list[str]: ...
+
+
+class DeploymentControl(TrackingEcs, Protocol):
+    """What ``slipway approve`` and ``slipway abort`` ask of ECS for a strategy rollout."""
+
+    def continue_service_deployment(self, arn: str, hook_id: str, action: str = "CONTINUE") -> None: ...
+
+    def stop_service_deployment(self, arn: str, stop_type: str = "ROLLBACK") -> None: ...
 
 
 class ServiceReader(Protocol):
@@ -279,10 +301,12 @@ class RuleReader(Protocol):
 
 __all__ = [
     "ClaimStore",
+    "DeploymentControl",
     "Ecs",
     "GateQueries",
     "HoldStore",
     "ImageRecord",
+    "MovingStore",
     "Notifier",
     "PipelineStore",
     "PushDeployer",

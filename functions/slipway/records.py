@@ -57,6 +57,7 @@ def deploying(
         deployment_id=deployment_id,
         containers=containers,
         expects_rollback=expects_rollback(attempt.rule),
+        service_deployment=service.current_service_deployment,
     )
     if previous is not None and previous.status == "DEPLOYING" and previous.rollout_id != state.rollout_id:
         outcome = replace(outcome, supersedes=previous.rollout_id)
@@ -91,4 +92,7 @@ def to_rollout(push: Push, outcome: Outcome, now: datetime) -> Rollout:
         expects_rollback=outcome.expects_rollback,
         initiated_by=push.initiated_by,
         approved_by=push.approved_by,
+        strategy=outcome.strategy or "rolling",
+        service_deployment_arn=outcome.service_deployment,
+        stage_changed_at=now,
     )

@@ -15,6 +15,7 @@ from slipway.errors import AwsError
 from slipway.notifications import Notification
 from slipway.ports import RuleReader, RuleSet, ServiceReader
 from slipway.rules import Rule, RuleInvalid, parse_rule, split_parameter
+from slipway.strategy import unfit_service
 
 logger = Logger(child=True)
 
@@ -54,12 +55,12 @@ def live_problems(
                 f'{path}.cluster: "{target.cluster_name}" is not in AllowedClusters ({", ".join(allowed_clusters)})'
             )
             continue
-        problems.extend(_service_problems(path, target, ecs))
+        problems.extend(_service_problems(path, rule, target, ecs))
     problems.extend(_sibling_problems(rule, siblings))
     return problems
 
 
-def _service_problems(path: str, target: Any, ecs: ServiceReader) -> list[str]:
+def _service_problems(path: str, rule: Rule, target: Any, ecs: ServiceReader) -> list[str]:
     try:
         lookup = ecs.describe_services(target.cluster, [target.service])
     except AwsError as error:
@@ -74,6 +75,9 @@ def _service_problems(path: str, target: Any, ecs: ServiceReader) -> list[str]:
         return [
             f"{path}.service: {target.key} uses the {service.deployment_controller} deployment controller, which Slipway cannot roll out"
         ]
+    unfit = unfit_service(service, rule)
+    if unfit is not None:
+        return [f"{path}.service: strategy {rule.spec.strategy}: {unfit}"]
     if target.container:
         taskdef = ecs.describe_task_definition(service.task_definition)
         names = [str(c.get("name")) for c in taskdef.containers]

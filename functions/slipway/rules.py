@@ -14,10 +14,22 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from slipway.versions import RangeError, VersionRange, parse_range, parse_version
 
@@ -174,14 +186,200 @@ class FreezeWindow(_Strict):
         return self
 
 
+# -- ECS's native deployment strategies --------------------------------------------------
+
+Strategy = Literal["rolling", "blue_green", "canary", "linear"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+DEFAULT_BLUE_GREEN_BAKE_MINUTES = 10  # ECS requires bakeTimeInMinutes for BLUE_GREEN
+APPROVAL_STAGE = "PRE_PRODUCTION_TRAFFIC_SHIFT"  # where approval pauses a non-rolling rollout
+
+# ECS's DeploymentLifecycleHookStage, in the order a deployment passes through them.
+HookStage = Literal[
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+]
+HOOK_STAGES: tuple[str, ...] = get_args(HookStage)
+# The stages a pause hook may sit at: ECS invokes them once per deployment.
+PauseStage = Literal[
+    "PRE_SCALE_UP",
+    "POST_SCALE_UP",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+]
+_NOT_PAUSABLE = {
+    "TEST_TRAFFIC_SHIFT": "ECS invokes it repeatedly while test traffic moves; pause at POST_TEST_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT": (
+        "ECS invokes it repeatedly while production traffic moves; pause at PRE_PRODUCTION_TRAFFIC_SHIFT"
+    ),
+    "RECONCILE_SERVICE": "it takes Lambda hooks only; pause at PRE_SCALE_UP",
+}
+_LAMBDA_ARN = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$"
+)
+
+
+def _did_you_mean(value: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else f" (one of {', '.join(choices)})"
+
+
+def _known(kind: str, choices: tuple[str, ...]) -> BeforeValidator:
+    """A before-validator: a string outside ``choices`` is named, with the closest one."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and value not in choices:
+            raise ValueError(f'unknown {kind} "{value}"{_did_you_mean(value, choices)}')
+        return value
+
+    return BeforeValidator(check)
+
+
+def _pausable(value: Any) -> Any:
+    if isinstance(value, str) and value in _NOT_PAUSABLE:
+        raise ValueError(f"a pause hook cannot sit at {value}: {_NOT_PAUSABLE[value]} instead")
+    return value
+
+
+def _tenths(value: float) -> float:
+    """A percentage ECS takes in tenths; float error (0.1 * 3) is forgiven, 5.25 is not."""
+    if abs(round(value * 10) - value * 10) > 1e-9:
+        raise ValueError(f"{value} is not a multiple of 0.1 (ECS takes percentages in tenths)")
+    return round(value, 1)
+
+
+# JSON integers are numbers too (5 as well as 5.0); booleans and strings are not (strict).
+_Percent = Annotated[float, Field(allow_inf_nan=False), AfterValidator(_tenths)]
+_BakeMinutes = Annotated[int, Field(ge=0, le=24 * 60)]
+
+
+class Canary(_Strict):
+    """CANARY: shift ``percent`` (0.1 to 100, in tenths) of production traffic, wait ``bake_minutes``, shift the rest."""
+
+    percent: _Percent = Field(default=5.0, ge=0.1, le=100)
+    bake_minutes: _BakeMinutes = 10
+
+
+class Linear(_Strict):
+    """LINEAR: shift ``step_percent`` (3 to 100, in tenths) of production traffic at a time, ``step_bake_minutes`` apart."""
+
+    step_percent: _Percent = Field(default=10.0, ge=3, le=100)
+    step_bake_minutes: _BakeMinutes = 6
+
+
+def _distinct(stages: list[str]) -> list[str]:
+    twice = next((stage for index, stage in enumerate(stages) if stage in stages[:index]), None)
+    if twice is not None:
+        raise ValueError(f"stage {twice} is listed twice")
+    return stages
+
+
+class LambdaHook(_Strict):
+    """A lifecycle hook: ECS invokes the Lambda function at each of ``stages``, at any stage."""
+
+    stages: Annotated[
+        list[Annotated[HookStage, _known("stage", HOOK_STAGES)]], Field(min_length=1), AfterValidator(_distinct)
+    ]
+    lambda_: str = Field(alias="lambda", json_schema_extra={"pattern": _LAMBDA_ARN.pattern})
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=False)
+
+    @field_validator("lambda_")
+    @classmethod
+    def _function_arn(cls, value: str) -> str:
+        if not _LAMBDA_ARN.match(value):
+            raise ValueError(
+                f"{value!r} is not a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER])"
+            )
+        return value
+
+
+class PauseHook(_Strict):
+    """A lifecycle hook: ECS pauses the deployment at each of ``stages`` until it is continued.
+
+    Only at stages ECS invokes once (not TEST_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT, nor
+    RECONCILE_SERVICE). After ``timeout_minutes`` (None: ECS's default) ECS takes ``on_timeout``.
+    """
+
+    stages: Annotated[
+        list[Annotated[PauseStage, _known("stage", HOOK_STAGES), BeforeValidator(_pausable)]],
+        Field(min_length=1),
+        AfterValidator(_distinct),
+    ]
+    pause: Literal[True]
+    timeout_minutes: int | None = Field(default=None, ge=1, le=14 * 24 * 60)
+    on_timeout: Literal["rollback", "continue"] = "rollback"
+
+    @field_validator("pause", mode="before")
+    @classmethod
+    def _literally_true(cls, value: Any) -> Any:
+        if value is not True:
+            raise ValueError('must be true: a pause hook is {"stages": [...], "pause": true}')
+        return value
+
+
+_HOOK_SHAPES = '{"stages", "lambda"} or {"stages", "pause": true, ...}'
+
+
+def _hook_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "LambdaHook" if "lambda" in value else "PauseHook" if "pause" in value else None
+    return "LambdaHook" if isinstance(value, LambdaHook) else "PauseHook" if isinstance(value, PauseHook) else None
+
+
+def _one_hook_kind(value: Any) -> Any:
+    """A hook names exactly one of "lambda" and "pause"; say which shapes there are if not."""
+    if isinstance(value, BaseModel) or (isinstance(value, dict) and ("lambda" in value) != ("pause" in value)):
+        return value
+    hint = ""
+    if isinstance(value, dict):
+        if "lambda" in value:
+            hint = ' (not both "lambda" and "pause")'
+        else:
+            misspelt = [k for k in value if isinstance(k, str) and k != "stages"]
+            close = [m for k in misspelt for m in difflib.get_close_matches(k, ("lambda", "pause"), n=1, cutoff=0.6)]
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+    raise ValueError(f"a hook is either {_HOOK_SHAPES}{hint}")
+
+
+Hook = Annotated[
+    Annotated[LambdaHook, Tag("LambdaHook")] | Annotated[PauseHook, Tag("PauseHook")],
+    Discriminator(_hook_kind),
+    BeforeValidator(_one_hook_kind),
+]
+# Union members as pydantic tags them in an error's location (see _real_location).
+_UNION_MEMBERS: dict[str, type[BaseModel]] = {"LambdaHook": LambdaHook, "PauseHook": PauseHook}
+
+
 class RuleSpec(_Strict):
-    """The JSON value of a rule parameter. Unknown keys are errors, never ignored."""
+    """The JSON value of a rule parameter. Unknown keys are errors, never ignored.
+
+    ``strategy`` is ECS's deployment strategy; ``bake_minutes``, ``canary``, ``linear``,
+    ``hooks`` and ``headless`` go with the strategies they name, ``circuit_breaker`` with
+    rolling updates only. ``approval`` with a rolling update holds the push before
+    UpdateService until ``slipway approve``; with any other strategy the push rolls out at
+    once and ECS pauses it at PRE_PRODUCTION_TRAFFIC_SHIFT (a pause hook, unless ``hooks``
+    has a pause hook already) until ``slipway approve`` continues it.
+    """
 
     targets: Annotated[list[Target], Field(min_length=1)]
     tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=300)]], Field(min_length=1)] | None = None
     semver: str | None = None
     enabled: bool = True
     allow_downgrade: bool = False
+    # strategy comes before every key that depends on it: their validators read it from info.data
+    strategy: Annotated[Strategy, _known("strategy", STRATEGIES)] = "rolling"
+    bake_minutes: _BakeMinutes | None = None
+    canary: Canary | None = None
+    linear: Linear | None = None
+    hooks: Annotated[list[Hook], Field(max_length=10)] | None = None
+    headless: bool = False
     circuit_breaker: CircuitBreaker = CircuitBreaker()
     alarms: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]], Field(max_length=10)] | None = None
     promote_from: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -198,6 +396,94 @@ class RuleSpec(_Strict):
         if self.deploy_after_freeze and not self.freeze:
             raise ValueError("deploy_after_freeze needs freeze windows")
         return self
+
+    # A validator of a key runs only when the rule sets that key; a bad strategy is reported once,
+    # not again through each key that depends on it.
+    @field_validator("bake_minutes", "hooks")
+    @classmethod
+    def _not_rolling(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("strategy") == "rolling":
+            raise ValueError(
+                f'{info.field_name} is for strategy "blue_green", "canary" or "linear"; this rule\'s strategy is "rolling"'
+            )
+        return value
+
+    @field_validator("canary", "linear")
+    @classmethod
+    def _own_strategy(cls, value: Any, info: ValidationInfo) -> Any:
+        strategy = info.data.get("strategy")
+        if value is not None and strategy is not None and strategy != info.field_name:
+            raise ValueError(
+                f'{info.field_name} is for strategy "{info.field_name}"; this rule\'s strategy is "{strategy}"'
+            )
+        return value
+
+    @field_validator("headless")
+    @classmethod
+    def _blue_green_only(cls, value: bool, info: ValidationInfo) -> bool:
+        strategy = info.data.get("strategy")
+        if value and strategy in ("canary", "linear"):
+            raise ValueError(
+                f'headless is for strategy "blue_green" only: "{strategy}" shifts traffic, and without'
+                " a load balancer or Service Connect there is no traffic to shift"
+            )
+        if value and strategy == "rolling":
+            raise ValueError('headless is for strategy "blue_green" only (a rolling update needs no load balancer)')
+        return value
+
+    @field_validator("circuit_breaker")
+    @classmethod
+    def _rolling_only(cls, value: CircuitBreaker, info: ValidationInfo) -> CircuitBreaker:
+        strategy = info.data.get("strategy")
+        if strategy is not None and strategy != "rolling":
+            raise ValueError(
+                f'the circuit breaker is for rolling updates only; with strategy "{strategy}"'
+                " ECS rolls back on alarms and hook failures"
+            )
+        return value
+
+    @property
+    def effective_bake_minutes(self) -> int | None:
+        """ECS's ``bakeTimeInMinutes``: required for blue/green (10 unless set); None leaves ECS's default."""
+        if self.strategy == "blue_green":
+            return DEFAULT_BLUE_GREEN_BAKE_MINUTES if self.bake_minutes is None else self.bake_minutes
+        return None if self.strategy == "rolling" else self.bake_minutes
+
+    @property
+    def effective_canary(self) -> Canary | None:
+        """The canary settings of a canary rule (ECS's defaults where the rule has none); else None."""
+        return (self.canary or Canary()) if self.strategy == "canary" else None
+
+    @property
+    def effective_linear(self) -> Linear | None:
+        """The linear settings of a linear rule (ECS's defaults where the rule has none); else None."""
+        return (self.linear or Linear()) if self.strategy == "linear" else None
+
+    @property
+    def lifecycle_hooks(self) -> list[LambdaHook | PauseHook]:
+        """The hooks the rule names, in its order (empty when it names none)."""
+        return list(self.hooks or [])
+
+    @property
+    def pauses_for_approval(self) -> bool:
+        """Approval of a non-rolling rule: ECS pauses at PRE_PRODUCTION_TRAFFIC_SHIFT (unless a pause hook exists)."""
+        return (
+            self.approval
+            and self.strategy != "rolling"
+            and not any(isinstance(hook, PauseHook) for hook in self.lifecycle_hooks)
+        )
+
+    @property
+    def holds_for_approval(self) -> bool:
+        """Approval of a rolling rule: the push is held before UpdateService until ``slipway approve``."""
+        return self.approval and self.strategy == "rolling"
+
+    @property
+    def approval_pause(self) -> PauseHook | None:
+        """The pause hook approval adds to a non-rolling rollout, or None (see ``pauses_for_approval``)."""
+        if not self.pauses_for_approval:
+            return None
+        return PauseHook.model_validate({"stages": [APPROVAL_STAGE], "pause": True})
 
     @field_validator("semver")
     @classmethod
@@ -317,7 +603,11 @@ def _real_location(loc: tuple[Any, ...], document: Any) -> list[Any]:
 
 
 def _is_union_tag(part: str) -> bool:
-    return "[" in part or part in {"str", "int", "bool", "list", "dict", "none", "datetime"}
+    return (
+        "[" in part
+        or part in {"str", "int", "float", "bool", "list", "dict", "none", "datetime"}
+        or part in _UNION_MEMBERS
+    )
 
 
 def _describe(error: Any, document: dict[str, Any]) -> str:
@@ -325,7 +615,7 @@ def _describe(error: Any, document: dict[str, Any]) -> str:
     path = _json_path(location)
     if error["type"] == "extra_forbidden":
         key = str(location[-1])
-        known = _known_keys(location[:-1])
+        known = _known_keys(list(error["loc"])[:-1])
         suggestion = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = f' (did you mean "{suggestion[0]}"?)' if suggestion else f" (known keys: {', '.join(known)})"
         parent = _json_path(location[:-1])
@@ -336,12 +626,18 @@ def _describe(error: Any, document: dict[str, Any]) -> str:
     return f"{path}: {message}"
 
 
-def _known_keys(location: list[Any]) -> list[str]:
+def _known_keys(loc: list[Any]) -> list[str]:
+    """The keys of the object at pydantic's ``loc``; a union member's tag names its model."""
     model: type[BaseModel] = RuleSpec
-    for part in location:
+    for part in loc:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(str(part))
+        if part in _UNION_MEMBERS:
+            model = _UNION_MEMBERS[part]
+            continue
+        field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
+        if field is None and _is_union_tag(str(part)):
+            continue
         inner = _model_of(field.annotation) if field else None
         if inner is None:
             return []

@@ -27,6 +27,8 @@ class Settings(BaseModel):
     # ECS quotas raised for this account: "Action:burst:rate,..." over the documented defaults.
     ecs_quotas: dict[str, Quota] = Field(default_factory=dict)
     reconcile_lookback_minutes: int = Field(default=60, ge=1)
+    # The role ECS assumes to invoke a rule's Lambda lifecycle hooks (passed as each hook's roleArn).
+    lifecycle_hook_role_arn: str = ""
 
     @field_validator("ecs_quotas", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""`make demo` end to end: push -> rollout on EC2 and Fargate -> outcomes -> rollback by command.
+"""`make demo` end to end: push -> rollout on EC2 and Fargate -> outcomes -> rollback by command -> canaries.
 
 The demo runs in its own process, as `make demo` runs it: it starts a moto server and
 sets AWS_ENDPOINT_URL and credentials, which must not leak into other tests' mock_aws.
@@ -71,6 +71,20 @@ def test_demo_whole_flow_exits_zero_and_shows_each_outcome() -> None:
     assert newest[2] == "SUCCEEDED"
     assert "rollback" in newest
     assert "web:1" in newest
+    # AND a canary: 5 % shifted and baking, a pause approved with `slipway approve`, production, SUCCEEDED
+    canary = section(out, 7)
+    assert "[DEPLOYING] api:2.0.0 -> prod/api" in canary and "strategy canary" in canary
+    assert "5 % of production traffic shifted to the new revision; baking until" in canary
+    assert "waiting for approval" in canary
+    assert "$ slipway approve " in canary and "continuing " in canary
+    assert "all production traffic shifted to the new revision" in canary
+    assert "[SUCCEEDED] api:2.0.0 -> prod/api" in canary
+    assert canary.index("baking until") < canary.index("all production traffic") < canary.index("[SUCCEEDED]")
+    # AND a second release whose alarm fires during the bake ends ROLLED_BACK, never SUCCEEDED
+    alarm = section(out, 8)
+    assert "[ROLLED_BACK] api:2.1.0 -> prod/api" in alarm
+    assert "alarm api-5xx is in ALARM state" in alarm
+    assert "SUCCEEDED]" not in alarm
     assert "Done in" in out
 
 

@@ -57,7 +57,11 @@ def role_actions(function: str) -> set[str]:
     template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"  # SAM wants an S3 location offline
     expanded = transform(template, {}, NoManagedPolicies())["Resources"]
     role = expanded[f"{function}Role"]["Properties"]
-    documents = [p["PolicyDocument"] for p in role.get("Policies", [])]
+    documents: list[dict[str, Any]] = []
+    for policy in role.get("Policies", []):
+        # a policy under a condition (Fn::If) grants what its branches grant, when they apply
+        branches = policy["Fn::If"][1:] if "Fn::If" in policy else [policy]
+        documents.extend(b["PolicyDocument"] for b in branches if isinstance(b, dict) and "PolicyDocument" in b)
     for arn in role.get("ManagedPolicyArns", []):
         if isinstance(arn, dict) and "Ref" in arn:
             documents.append(expanded[arn["Ref"]]["Properties"]["PolicyDocument"])

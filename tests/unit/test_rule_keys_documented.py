@@ -9,13 +9,32 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from slipway.rules import CircuitBreaker, FreezeWindow, RuleSpec, Target, json_schema
+from slipway.rules import (
+    Canary,
+    CircuitBreaker,
+    FreezeWindow,
+    LambdaHook,
+    Linear,
+    PauseHook,
+    RuleSpec,
+    Target,
+    json_schema,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schema" / "rule.schema.json"
 README = ROOT / "README.md"
 TESTS = ROOT / "tests"
-MODELS: tuple[type[BaseModel], ...] = (RuleSpec, Target, CircuitBreaker, FreezeWindow)
+MODELS: tuple[type[BaseModel], ...] = (
+    RuleSpec,
+    Target,
+    CircuitBreaker,
+    FreezeWindow,
+    Canary,
+    Linear,
+    LambdaHook,
+    PauseHook,
+)
 
 
 def keys_of(model: type[BaseModel]) -> list[str]:
@@ -62,8 +81,23 @@ def test_rule_keys_list_covers_every_model_field() -> None:
         "from",
         "to",
         "timezone",
+        "strategy",
+        "bake_minutes",
+        "canary",
+        "linear",
+        "hooks",
+        "headless",
+        "percent",
+        "step_percent",
+        "step_bake_minutes",
+        "stages",
+        "lambda",
+        "pause",
+        "timeout_minutes",
+        "on_timeout",
     }
     assert "from_" not in {key for _, key in RULE_KEYS}
+    assert "lambda_" not in {key for _, key in RULE_KEYS}
 
 
 def test_rule_schema_file_is_what_the_code_publishes() -> None:

@@ -9,10 +9,11 @@ from slipway.aws.calls import Caller
 from slipway.aws.clients import client, region_of
 from slipway.aws.pacing import Pacer
 from slipway.errors import AwsError
-from slipway.model import Deployment, Service, TaskDefinition
+from slipway.model import Deployment, HookDetail, Service, ServiceDeployment, TaskDefinition, Traffic
 from slipway.ports import ServiceLookup
 
 DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services per call.
+DEPLOYMENTS_BATCH = 20  # DescribeServiceDeployments takes at most 20 ARNs per call.
 FARGATE_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
 
 
@@ -86,6 +87,52 @@ class EcsAdapter:
         )
         return to_service(response["service"])
 
+    def describe_service_deployments(self, arns: Sequence[str]) -> list[ServiceDeployment]:
+        """Service deployments by ARN (20 to a call); ARNs ECS does not know are left out."""
+        found: list[ServiceDeployment] = []
+        unique = list(dict.fromkeys(arns))
+        for start in range(0, len(unique), DEPLOYMENTS_BATCH):
+            response = self._call(
+                "DescribeServiceDeployments",
+                self._client.describe_service_deployments,
+                serviceDeploymentArns=unique[start : start + DEPLOYMENTS_BATCH],
+            )
+            found.extend(to_service_deployment(raw) for raw in response.get("serviceDeployments") or [])
+        return found
+
+    def list_service_deployments(self, cluster: str, service: str, statuses: Sequence[str] = ()) -> list[str]:
+        """ARNs of a service's deployments (newest first, as ECS lists them), optionally by status."""
+        kwargs: dict[str, Any] = {"cluster": cluster, "service": service}
+        if statuses:
+            kwargs["status"] = list(statuses)
+        arns: list[str] = []
+        while True:
+            response = self._call("ListServiceDeployments", self._client.list_service_deployments, **kwargs)
+            arns.extend(str(d["serviceDeploymentArn"]) for d in response.get("serviceDeployments") or [])
+            token = response.get("nextToken")
+            if not token:
+                return arns
+            kwargs["nextToken"] = token
+
+    def continue_service_deployment(self, arn: str, hook_id: str, action: str = "CONTINUE") -> None:
+        """Act on a paused lifecycle hook: CONTINUE to the next stage, or ROLLBACK."""
+        self._call(
+            "ContinueServiceDeployment",
+            self._client.continue_service_deployment,
+            serviceDeploymentArn=arn,
+            hookId=hook_id,
+            action=action,
+        )
+
+    def stop_service_deployment(self, arn: str, stop_type: str = "ROLLBACK") -> None:
+        """Stop a service deployment; ROLLBACK returns the service to the revision it came from."""
+        self._call(
+            "StopServiceDeployment",
+            self._client.stop_service_deployment,
+            serviceDeploymentArn=arn,
+            stopType=stop_type,
+        )
+
     def describe_tasks(
         self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3
     ) -> list[dict[str, Any]]:
@@ -121,6 +168,26 @@ def launch_type(raw: dict[str, Any]) -> str:
     return "EC2"
 
 
+def traffic_of(raw: dict[str, Any]) -> Traffic:
+    """How the service's traffic can shift: its target groups, their advanced configuration, Service Connect.
+
+    DescribeServices shows Service Connect on the deployments, not on the service.
+    """
+    balancers = raw.get("loadBalancers") or []
+    advanced = [
+        lb
+        for lb in balancers
+        if (lb.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")
+        and (lb.get("advancedConfiguration") or {}).get("productionListenerRule")
+    ]
+    connect = any(
+        (d.get("serviceConnectConfiguration") or {}).get("enabled")
+        for d in raw.get("deployments") or []
+        if d.get("status") == "PRIMARY"
+    )
+    return Traffic(load_balancers=len(balancers), advanced=len(advanced), service_connect=bool(connect))
+
+
 def to_service(raw: dict[str, Any]) -> Service:
     deployments = tuple(
         Deployment(
@@ -146,4 +213,49 @@ def to_service(raw: dict[str, Any]) -> Service:
         deployment_controller=str((raw.get("deploymentController") or {}).get("type", "ECS")),
         deployment_configuration=dict(raw.get("deploymentConfiguration") or {}),
         deployments=deployments,
+        scheduling_strategy=str(raw.get("schedulingStrategy") or "REPLICA"),
+        traffic=traffic_of(raw),
+        current_service_deployment=raw.get("currentServiceDeployment"),
     )
+
+
+def to_service_deployment(raw: dict[str, Any]) -> ServiceDeployment:
+    """A DescribeServiceDeployments entry in Slipway's terms."""
+    target = raw.get("targetServiceRevision") or {}
+    sources = raw.get("sourceServiceRevisions") or []
+    rollback = raw.get("rollback") or {}
+    hooks = tuple(
+        HookDetail(
+            hook_id=str(h.get("hookId", "")),
+            target_type=str(h.get("targetType", "AWS_LAMBDA")),
+            status=str(h.get("status", "")),
+            target_arn=h.get("targetArn"),
+            expires_at=h.get("expiresAt"),
+            timeout_action=h.get("timeoutAction"),
+        )
+        for h in raw.get("lifecycleHookDetails") or []
+    )
+    source_weights = [s.get("requestedProductionTrafficWeight") for s in sources]
+    known = [float(w) for w in source_weights if w is not None]
+    return ServiceDeployment(
+        arn=str(raw["serviceDeploymentArn"]),
+        service_arn=str(raw.get("serviceArn", "")),
+        status=str(raw.get("status", "")),
+        lifecycle_stage=raw.get("lifecycleStage"),
+        status_reason=raw.get("statusReason"),
+        target_revision=target.get("arn"),
+        production_weight=_weight(target.get("requestedProductionTrafficWeight")),
+        test_weight=_weight(target.get("requestedTestTrafficWeight")),
+        source_production_weight=sum(known) if known else None,
+        hooks=hooks,
+        rollback_reason=rollback.get("reason"),
+        rollback_revision=rollback.get("serviceRevisionArn"),
+        created_at=raw.get("createdAt"),
+        updated_at=raw.get("updatedAt"),
+        finished_at=raw.get("finishedAt"),
+        configuration=dict(raw.get("deploymentConfiguration") or {}),
+    )
+
+
+def _weight(value: Any) -> float | None:
+    return float(value) if value is not None else None

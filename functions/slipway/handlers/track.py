@@ -1,4 +1,4 @@
-"""Track function: ECS deployment state changes in, rollout outcomes out."""
+"""Track function: ECS deployment and lifecycle hook state changes in, rollout outcomes and progress out."""
 
 from __future__ import annotations
 
@@ -21,6 +21,33 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("detail-type") == "ECS Hook State Change":
+        return _hook(event)
+    return _deployment(event)
+
+
+def _hook(event: dict[str, Any]) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.parser import ValidationError, parse
+
+    from slipway.events import EcsHookEvent
+    from slipway.tracking import service_key
+
+    try:
+        parsed = parse(event=event, model=EcsHookEvent)
+    except ValidationError as error:
+        count("InvalidEvents")
+        logger.error("not an ECS hook state change", extra={"problem": str(error)})
+        return {"status": "REJECTED"}
+    key = service_key(parsed.service_arn)
+    if not key:
+        count("InvalidEvents")
+        logger.error("ECS hook state change names no service", extra={"resources": parsed.resources})
+        return {"status": "REJECTED"}
+    logger.append_keys(service=key, event_name=parsed.detail.get("eventName"))
+    return {"status": app().tracker.on_service(key) or "NO_CHANGE", "service": key}
+
+
+def _deployment(event: dict[str, Any]) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.parser import ValidationError, parse
 
     from slipway.events import EcsDeploymentEvent

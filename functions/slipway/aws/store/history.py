@@ -86,6 +86,7 @@ class HistoryTable(ClaimTable):
                 "pk": "inflight",
                 "sk": f"{rollout.started_at.isoformat()}#{rollout.rollout_id}",
                 "rollout_id": rollout.rollout_id,
+                "strategy": rollout.strategy,
             }
             writes.append({"Put": {"TableName": self._table, "Item": to_item(watch)}})
             wave = {

@@ -42,6 +42,7 @@ _DATES = {
     "time",
     "received_at",
     "until",
+    "stage_changed_at",
 }
 
 

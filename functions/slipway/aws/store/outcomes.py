@@ -132,3 +132,75 @@ class OutcomeTable(Table):
             if "LastEvaluatedKey" not in response:
                 return ids
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # -- strategy rollouts: their stages, and who acted on them ------------------
+    def advance_stage(
+        self, rollout: Rollout, stage: str | None, changed_at: datetime, progress: str | None
+    ) -> Rollout | None:
+        """Record a strategy rollout's new stage (and milestone) if nobody recorded one since ``rollout``.
+
+        With a new ``progress`` milestone, ``notice`` becomes PROGRESS until its message is
+        out, so a retry after a failed publish resends it. None when the move lost.
+        """
+        values: dict[str, Any] = {":stage": stage, ":at": changed_at, ":d": "DEPLOYING", ":t": "TIMED_OUT"}
+        sets = ["#stage = :stage", "stage_changed_at = :at"]
+        if progress is not None and progress != rollout.progress:
+            values.update({":progress": progress, ":notice": "PROGRESS"})
+            sets += ["progress = :progress", "notice = :notice"]
+        conditions = ["#status IN (:d, :t)"]
+        for name, old in (("#stage", rollout.stage), ("progress", rollout.progress)):
+            if old is None:  # never set: absent, or written as null with the rest of the rollout
+                values[":null"] = "NULL"
+                conditions.append(f"(attribute_not_exists({name}) OR attribute_type({name}, :null))")
+            else:
+                values[f":old_{name.lstrip('#')}"] = old
+                conditions.append(f"{name} = :old_{name.lstrip('#')}")
+        try:
+            response = self._call(
+                "UpdateItem",
+                self._client.update_item,
+                TableName=self._table,
+                Key=to_item({"pk": service_pk(rollout.key), "sk": history_sk(rollout)}),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames={"#stage": "stage", "#status": "status"},
+                ExpressionAttributeValues=to_item({k: v for k, v in values.items() if v is not None}),
+                ReturnValues="ALL_NEW",
+            )
+        except AwsError as error:
+            if error.code == "ConditionalCheckFailedException":
+                return None
+            raise
+        return Rollout(**from_item(response["Attributes"], ROLLOUT_FIELDS))
+
+    def annotate(self, rollout: Rollout, **changes: str | None) -> Rollout:
+        """Write down who acted on a rollout (approved or aborted it) and why."""
+        values = {k: v for k, v in changes.items() if v is not None}
+        response = self._call(
+            "UpdateItem",
+            self._client.update_item,
+            TableName=self._table,
+            Key=to_item({"pk": service_pk(rollout.key), "sk": history_sk(rollout)}),
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={f"#{k}": k for k in values},
+            ExpressionAttributeValues=to_item({f":{k}": v for k, v in values.items()}),
+            ReturnValues="ALL_NEW",
+        )
+        return Rollout(**from_item(response["Attributes"], ROLLOUT_FIELDS))
+
+    def watched_strategies(self) -> list[str]:
+        """Ids of watched blue/green, canary and linear rollouts: the sweep looks at each, every run."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "attribute_exists(strategy) AND strategy <> :rolling",
+            "ExpressionAttributeValues": {":pk": {"S": "inflight"}, ":rolling": {"S": "rolling"}},
+        }
+        while True:
+            response = self._call("Query", self._client.query, **kwargs)
+            ids.extend(str(value(i["rollout_id"])) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return ids
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -1,0 +1,78 @@
+"""What every command needs: the App built from the global options, and the output mode."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    import boto3
+
+    from slipway.app import App
+
+
+class Context:
+    """What every command needs: an App built from the options, and the output mode.
+
+    ``app`` is the App to use instead of building one (tests hand one in through ``run``).
+    """
+
+    def __init__(
+        self,
+        stack: str | None,
+        region: str | None,
+        profile: str | None,
+        as_json: bool,
+        app: App | None = None,
+    ) -> None:
+        self.stack = stack
+        self.region = region
+        self.profile = profile
+        self.as_json = as_json
+        self._app = app
+
+    def session(self) -> boto3.session.Session:
+        import boto3
+
+        return boto3.session.Session(profile_name=self.profile, region_name=self.region)
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            from slipway.app import App
+            from slipway.settings import Settings
+
+            overrides = self._stack_outputs() if self.stack else {}
+            config = Settings.from_environ().model_copy(update=overrides)
+            if not config.table_name:
+                raise click.UsageError(
+                    "no Slipway stack: pass --stack NAME or set SLIPWAY_TABLE_NAME and SLIPWAY_TOPIC_ARN"
+                )
+            self._app = App(config=config, session=self.session())
+        return self._app
+
+    def _stack_outputs(self) -> dict[str, str]:
+        from slipway.aws.calls import Caller
+        from slipway.aws.clients import client
+
+        cloudformation = client("cloudformation", self.session())
+        call = Caller("cloudformation", str(cloudformation.meta.region_name or ""))
+        response = call("DescribeStacks", cloudformation.describe_stacks, StackName=self.stack)
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in response["Stacks"][0].get("Outputs", [])}
+        names = {
+            "TableName": "table_name",
+            "TopicArn": "topic_arn",
+            "RulesPath": "rules_path",
+            "WorkQueueUrl": "work_queue_url",
+        }
+        return {field: outputs[key] for key, field in names.items() if key in outputs}
+
+    def caller(self) -> str | None:
+        from slipway.aws.clients import STANDARD_RETRIES, client
+        from slipway.errors import AwsError
+
+        try:
+            return str(client("sts", self.session(), retries=STANDARD_RETRIES).get_caller_identity()["Arn"])
+        except (AwsError, Exception):  # noqa: BLE001 - who ran it is informative, never required
+            return None

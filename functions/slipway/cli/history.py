@@ -1,0 +1,71 @@
+"""`slipway history` and `slipway rollback`: a service's rollouts, and going back to an earlier one."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+
+import click
+
+from slipway.cli.context import Context
+from slipway.cli.output import emit, short_digest, short_reason, short_revision
+
+
+@click.command()
+@click.argument("service_key", metavar="CLUSTER/SERVICE")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="How many rollouts.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def history(ctx: Context, service_key: str, limit: int, as_json: bool) -> None:
+    """Rollouts of a service, newest first."""
+    from slipway.rollback import split_key
+
+    ctx.as_json = ctx.as_json or as_json
+    split_key(service_key)
+    rollouts = ctx.app.store.history(service_key, limit=limit)
+    rows = [
+        [
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.status,
+            r.tag or "-",
+            short_digest(r.digest),
+            short_revision(r.task_definition),
+            r.rule,
+            f"{r.duration_seconds}s" if r.duration_seconds is not None else "-",
+            short_reason(r.reason),
+        ]
+        for r in rollouts
+    ]
+    headers = ["STARTED (UTC)", "STATUS", "TAG", "DIGEST", "REVISION", "RULE", "TOOK", "REASON"]
+    emit(ctx, [asdict(r) for r in rollouts], rows, headers)
+
+
+@click.command()
+@click.argument("service_key", metavar="CLUSTER/SERVICE")
+@click.option("--to", "to", metavar="REVISION_OR_DIGEST", help="family:revision, task definition ARN or sha256 digest.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def rollback(ctx: Context, service_key: str, to: str | None, as_json: bool) -> None:
+    """Return a service to its previous successful revision (or --to one), as a tracked rollout."""
+    from slipway.rollback import Rollback
+
+    ctx.as_json = ctx.as_json or as_json
+    app = ctx.app
+    outcome = Rollback(app.ecs, app.store, app.notifier, app.tracker, app.clock).run(service_key, to, ctx.caller())
+    data = {
+        "status": outcome.status.value,
+        "service": service_key,
+        "task_definition": outcome.task_definition,
+        "previous_task_definition": outcome.previous_task_definition,
+        "deployment_id": outcome.deployment_id,
+        "rollout_id": outcome.rollout_id,
+        "reason": outcome.reason,
+    }
+    if outcome.status.value == "ERROR":
+        emit(ctx, data) if ctx.as_json else click.echo(f"rollback of {service_key} failed: {outcome.reason}", err=True)
+        sys.exit(1)
+    text = (
+        f"rolling {service_key} back: {short_revision(outcome.previous_task_definition)} -> "
+        f"{short_revision(outcome.task_definition)} (deployment {outcome.deployment_id}, rollout {outcome.rollout_id})"
+    )
+    emit(ctx, data if ctx.as_json else text)

@@ -1,0 +1,304 @@
+"""Blue/green, canary and linear rollouts under moto and the sandbox's ECS strategies: the real deploy, track
+and sweep handlers and the real ``slipway`` commands, stage by stage to one outcome."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sandbox.stack import World
+from sandbox.strategies import Strategies
+from tests.conftest import EVENTS
+from tests.integration.conftest import Clock
+from tests.integration.test_deploy import fargate_web, push
+
+BLUE_TG = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web-blue/0123456789abcdef"
+GREEN_TG = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web-green/fedcba9876543210"
+PROD_RULE = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
+LB_ROLE = "arn:aws:iam::123456789012:role/ecsInfrastructureRoleForLoadBalancers"
+CANARY_RULE: dict[str, Any] = {
+    "targets": [{"cluster": "prod", "service": "web"}],
+    "strategy": "canary",
+    "canary": {"percent": 5, "bake_minutes": 10},
+    "alarms": ["web-5xx"],
+    "approval": True,
+}
+
+
+def balanced_web(world: World) -> str:
+    """prod/web behind an ALB whose target group has its alternate: what traffic shifting needs."""
+    return fargate_web(
+        world,
+        loadBalancers=[
+            {
+                "targetGroupArn": BLUE_TG,
+                "containerName": "app",
+                "containerPort": 8080,
+                "advancedConfiguration": {
+                    "alternateTargetGroupArn": GREEN_TG,
+                    "productionListenerRule": PROD_RULE,
+                    "roleArn": LB_ROLE,
+                },
+            }
+        ],
+    )
+
+
+@pytest.fixture
+def strategies(world: World, clock: Clock) -> Strategies:
+    """ECS's strategies in the sandbox, on the clock Slipway's functions read."""
+    driver = Strategies(world.account, world.region)
+    clock.now = driver.now
+    return driver
+
+
+def step(strategies: Strategies, clock: Clock, track: Any, events: list[dict[str, Any]]) -> None:
+    """Deliver what ECS emitted to the track function, with Slipway's clock at ECS's time."""
+    clock.now = strategies.now
+    for event in events:
+        track(event)
+
+
+def until_shifted(strategies: Strategies, clock: Clock, track: Any, weight: float) -> None:
+    """Let ECS run until the new revision has ``weight`` % of production traffic, approving each pause."""
+    for _ in range(30):
+        if production(strategies) == weight:
+            return
+        if strategies.current("prod", "web").awaiting():
+            approve(strategies, clock, track, strategies.current("prod", "web"))
+        else:
+            step(strategies, clock, track, strategies.advance("prod", "web"))
+    raise AssertionError(f"ECS never shifted {weight} % of production traffic")
+
+
+def approve(strategies: Strategies, clock: Clock, track: Any, record: Any) -> None:
+    """``slipway approve`` the rollout whose deployment waits, then deliver what ECS emitted."""
+    code, _ = slipway("approve", _latest_rollout_id())
+    assert code == 0
+    step(strategies, clock, track, strategies.api_events())
+
+
+def _latest_rollout_id() -> str:
+    return str(json.loads(_cli_json(["history", "prod/web"]))[0]["rollout_id"])
+
+
+def production(strategies: Strategies) -> float | None:
+    """The share of production traffic ECS gives the new revision now."""
+    record = strategies.current("prod", "web")
+    return record.traffic[record.target.arn][0] if record.traffic else None
+
+
+_received: dict[int, list[dict[str, Any]]] = {}
+
+
+def messages(world: World) -> list[dict[str, Any]]:
+    """Every message the subscriber received so far in this test (the queue is drained as it is read)."""
+    seen = _received.setdefault(id(world), [])
+    seen.extend(n["message"] for n in world.notifications())
+    return seen
+
+
+@pytest.fixture
+def canary(world: World, deploy: Any, strategies: Strategies) -> dict[str, Any]:
+    """web:1.1.0 pushed under a canary rule with approval: UpdateService accepted it."""
+    world.create_repository("web")
+    balanced_web(world)
+    world.put_rule("web", "prod", CANARY_RULE)
+    deploy(push(world, "web", "1.1.0"))
+    [deploying] = messages(world)
+    return deploying
+
+
+def test_canary_is_deploying_with_ecs_canary_strategy_and_approval_pause(world: World, canary) -> None:
+    assert canary["status"] == "DEPLOYING" and canary["strategy"] == "canary"
+    config = world.describe_service("prod", "web")["deploymentConfiguration"]
+    assert config["strategy"] == "CANARY"
+    assert config["canaryConfiguration"] == {"canaryPercent": 5.0, "canaryBakeTimeInMinutes": 10}
+    assert config["lifecycleHooks"] == [
+        {
+            "targetType": "PAUSE",
+            "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+            "timeoutConfiguration": {"action": "ROLLBACK"},
+        }
+    ]
+    assert config["alarms"] == {"alarmNames": ["web-5xx"], "enable": True, "rollback": True}
+
+
+def test_canary_stages_progress_approval_and_success(
+    world: World, canary, track, sweep, strategies: Strategies, clock: Clock
+) -> None:
+    # GIVEN ECS runs the canary to its first pause: before production traffic
+    step(strategies, clock, track, strategies.settle("prod", "web"))
+    first = [m for m in messages(world) if m["status"] == "PROGRESS"]
+    assert len(first) == 1 and first[0]["hook_id"] and first[0]["stage"] is not None
+    assert f"slipway approve {canary['rollout_id']}" in first[0]["reason"]
+
+    # WHEN it is approved, ECS shifts 5 % of production traffic (ECS emits no event for it: the sweep sees it)
+    until_shifted(strategies, clock, track, 5.0)
+    sweep()
+    sweep()
+    # THEN one PROGRESS says so, baking until the canary's bake ends
+    shifted = [m for m in messages(world) if m["status"] == "PROGRESS" and m["traffic_percent"] == 5.0]
+    assert len(shifted) == 1 and shifted[0]["strategy"] == "canary"
+    assert shifted[0]["stage"] == "PRODUCTION_TRAFFIC_SHIFT"
+    assert "5 % of production traffic shifted" in shifted[0]["reason"] and "baking until" in shifted[0]["reason"]
+    assert shifted[0]["until"] is not None
+
+    # WHEN the bake ends, ECS pauses before the rest: a second approval
+    step(strategies, clock, track, strategies.settle("prod", "web"))
+    hook = strategies.current("prod", "web").awaiting()[0]
+    paused = [m for m in messages(world) if m["status"] == "PROGRESS"][-1]
+    assert paused["hook_id"] == hook.hook_id and paused["until"] is not None
+    approve(strategies, clock, track, strategies.current("prod", "web"))
+    strategies.advance("prod", "web")  # the rest of production traffic
+    clock.now = strategies.now
+    sweep()
+    step(strategies, clock, track, strategies.settle("prod", "web"))
+
+    # THEN production traffic shifts, ECS succeeds, and SUCCEEDED is sent once, after the PROGRESS messages
+    statuses = [m["status"] for m in messages(world)]
+    assert statuses[0] == "DEPLOYING" and statuses[-1] == "SUCCEEDED"
+    assert statuses.count("SUCCEEDED") == 1 and "ROLLED_BACK" not in statuses
+    assert any(m["status"] == "PROGRESS" and m["traffic_percent"] == 100.0 for m in messages(world))
+    assert world.describe_service("prod", "web")["taskDefinition"] == canary["task_definition"]
+    history = json.loads(_cli_json(["history", "prod/web"]))
+    assert history[0]["status"] == "SUCCEEDED" and history[0]["approved_by"]
+
+
+def test_canary_alarm_during_bake_is_rolled_back_never_succeeded(
+    world: World, canary, track, sweep, strategies: Strategies, clock: Clock
+) -> None:
+    # GIVEN the canary is baking with 5 % of production traffic
+    until_shifted(strategies, clock, track, 5.0)
+    # WHEN its alarm fires and ECS rolls back
+    step(strategies, clock, track, strategies.fire_alarm("prod", "web", "web-5xx"))
+    step(strategies, clock, track, strategies.settle("prod", "web"))
+    sweep()  # the rollback's end, whether or not an event told of it
+    # THEN ROLLED_BACK with ECS's reason and the revision returned to; never SUCCEEDED
+    statuses = [m["status"] for m in messages(world)]
+    assert "SUCCEEDED" not in statuses and statuses.count("ROLLED_BACK") == 1
+    [rolled_back] = [m for m in messages(world) if m["status"] == "ROLLED_BACK"]
+    assert "web-5xx" in rolled_back["reason"]
+    assert rolled_back["rolled_back_to"] == canary["previous_task_definition"]
+    assert world.describe_service("prod", "web")["taskDefinition"] == canary["previous_task_definition"]
+
+
+def test_canary_abort_rolls_back_naming_who_and_why(
+    world: World, canary, track, sweep, strategies: Strategies, clock: Clock
+) -> None:
+    until_shifted(strategies, clock, track, 5.0)
+    code, out = slipway("abort", canary["rollout_id"], "--reason", "p99 latency")
+    assert code == 0 and "rollback requested by" in out
+    step(strategies, clock, track, strategies.api_events())
+    step(strategies, clock, track, strategies.settle("prod", "web"))
+    sweep()
+    [rolled_back] = [m for m in messages(world) if m["status"] == "ROLLED_BACK"]
+    assert rolled_back["reason"].startswith("aborted by ") and "(p99 latency);" in rolled_back["reason"]
+    assert rolled_back["aborted_by"]
+
+
+def test_sweep_reports_a_pause_whose_event_was_lost_and_never_times_it_out_early(
+    world: World, canary, sweep, strategies: Strategies, clock: Clock
+) -> None:
+    # GIVEN ECS reaches the approval pause and none of its events is delivered
+    strategies.settle("prod", "web")
+    clock.now = strategies.now
+    # WHEN the sweep runs
+    sweep()
+    # THEN it reports the pause once
+    paused = [m for m in messages(world) if m["status"] == "PROGRESS" and m.get("hook_id")]
+    assert len(paused) == 1
+    # WHEN later sweeps run past DeploymentTimeoutMinutes (30) since the stage changed, the pause still open
+    clock.advance(minutes=45)
+    sweep()
+    # THEN nothing more: no second PROGRESS, and no TIMED_OUT before ECS's own pause expires
+    assert [m["status"] for m in messages(world)] == ["DEPLOYING", *["PROGRESS"] * _progress_count(world)]
+    assert _progress_count(world) == len([m for m in messages(world) if m["status"] == "PROGRESS"])
+    assert "TIMED_OUT" not in [m["status"] for m in messages(world)]
+
+
+def _progress_count(world: World) -> int:
+    return sum(1 for m in messages(world) if m["status"] == "PROGRESS")
+
+
+def test_sweep_times_out_a_stalled_stage_once_counting_from_its_change(
+    world: World, canary, sweep, strategies: Strategies, clock: Clock
+) -> None:
+    # GIVEN ECS started the deployment and it stalls in its first stage
+    strategies.advance("prod", "web")
+    clock.now = strategies.now
+    sweep()
+    # WHEN 29 minutes pass, then 31
+    clock.advance(minutes=29)
+    sweep()
+    assert "TIMED_OUT" not in [m["status"] for m in messages(world)]
+    clock.advance(minutes=2)
+    sweep()
+    sweep()
+    # THEN one TIMED_OUT naming the stage
+    [timed_out] = [m for m in messages(world) if m["status"] == "TIMED_OUT"]
+    assert "canary deployment is IN_PROGRESS at stage" in timed_out["reason"]
+
+
+def test_track_hook_state_change_event_reads_the_pause(
+    world: World, canary, track, strategies: Strategies, clock: Clock
+) -> None:
+    # GIVEN ECS paused the canary and emitted its hook event (the fixture, pointed at this service)
+    strategies.settle("prod", "web")
+    clock.now = strategies.now
+    event = json.loads((EVENTS / "ecs-hook-awaiting-action.json").read_text())
+    event["resources"] = [world.describe_service("prod", "web")["serviceArn"]]
+    # WHEN the event is delivered twice
+    first, second = track(event), track(event)
+    # THEN the pause is reported once
+    assert first["status"] == "PROGRESS" and second["status"] == "NO_CHANGE"
+    assert len([m for m in messages(world) if m["status"] == "PROGRESS" and m.get("hook_id")]) == 1
+
+
+def test_deploy_canary_to_service_without_traffic_shifting_is_error_and_registers_nothing(
+    world: World, deploy, faults
+) -> None:
+    world.create_repository("web")
+    before = fargate_web(world)  # no load balancer, no Service Connect
+    world.put_rule("web", "prod", {**CANARY_RULE, "approval": False})
+    deploy(push(world, "web", "1.1.0"))
+    [error] = messages(world)
+    assert error["status"] == "ERROR" and error["error_code"] == "StrategyUnsupported"
+    assert "neither a load balancer nor Service Connect" in error["reason"]
+    assert faults.calls["RegisterTaskDefinition"] == 0
+    assert world.describe_service("prod", "web")["taskDefinition"] == before
+
+
+def slipway(*args: str) -> tuple[int, str]:
+    """Run the ``slipway`` command in-process: its exit status and what it printed."""
+    import contextlib
+    import io
+
+    from slipway.cli import run
+
+    out = io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out):
+        try:
+            run(list(args))
+        except SystemExit as done:
+            code = int(done.code or 0)
+    return code, out.getvalue()
+
+
+def _cli_json(args: list[str]) -> str:
+    code, out = slipway("--json", *args)
+    assert code == 0, out
+    return out
+
+
+def test_status_shows_the_pause_and_the_next_command(
+    world: World, canary, track, strategies: Strategies, clock: Clock
+) -> None:
+    strategies.settle("prod", "web")
+    status = json.loads(_cli_json(["status", "prod/web"]))
+    text = json.dumps(status)
+    assert canary["rollout_id"] in text and "PAUSE" in text
+    assert status["next"] == f"slipway approve {canary['rollout_id']}"
