@@ -274,11 +274,11 @@ class TrackingEcs(Protocol):
 
     def describe_service_deployments(self, arns: Sequence[str]) -> list[ServiceDeployment]: ...
 
-    def list_service_deployments(self, cluster: str, service: str, statuses: Sequence[str] = ()) -> list[str]: ...
-
 
 class DeploymentControl(TrackingEcs, Protocol):
-    """What ``slipway approve`` and ``slipway abort`` ask of ECS for a strategy rollout."""
+    """What ``slipway status``, ``approve`` and ``abort`` ask of ECS for a strategy rollout."""
+
+    def list_service_deployments(self, cluster: str, service: str, statuses: Sequence[str] = ()) -> list[str]: ...
 
     def continue_service_deployment(self, arn: str, hook_id: str, action: str = "CONTINUE") -> None: ...
 

@@ -207,6 +207,7 @@ HookStage = Literal[
 HOOK_STAGES: tuple[str, ...] = get_args(HookStage)
 # The stages a pause hook may sit at: ECS invokes them once per deployment.
 PauseStage = Literal[
+    "RECONCILE_SERVICE",
     "PRE_SCALE_UP",
     "POST_SCALE_UP",
     "POST_TEST_TRAFFIC_SHIFT",
@@ -218,7 +219,6 @@ _NOT_PAUSABLE = {
     "PRODUCTION_TRAFFIC_SHIFT": (
         "ECS invokes it repeatedly while production traffic moves; pause at PRE_PRODUCTION_TRAFFIC_SHIFT"
     ),
-    "RECONCILE_SERVICE": "it takes Lambda hooks only; pause at PRE_SCALE_UP",
 }
 _LAMBDA_ARN = re.compile(
     r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$"
@@ -303,8 +303,8 @@ class LambdaHook(_Strict):
 class PauseHook(_Strict):
     """A lifecycle hook: ECS pauses the deployment at each of ``stages`` until it is continued.
 
-    Only at stages ECS invokes once (not TEST_TRAFFIC_SHIFT, PRODUCTION_TRAFFIC_SHIFT, nor
-    RECONCILE_SERVICE). After ``timeout_minutes`` (None: ECS's default) ECS takes ``on_timeout``.
+    Not at TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT, which ECS invokes again and again while
+    traffic moves (botocore's model: those take Lambda hooks only). After ``timeout_minutes`` (None: ECS's default) ECS takes ``on_timeout``.
     """
 
     stages: Annotated[

@@ -302,3 +302,148 @@ def test_status_shows_the_pause_and_the_next_command(
     text = json.dumps(status)
     assert canary["rollout_id"] in text and "PAUSE" in text
     assert status["next"] == f"slipway approve {canary['rollout_id']}"
+
+
+def with_hook_role(role: str, clock: Clock) -> None:
+    """The functions as a stack with LifecycleHookRoleArn set runs them (same session, same clock)."""
+    from slipway import app
+    from slipway.settings import Settings
+
+    current = app.app()
+    settings = Settings.model_validate({**current.settings.model_dump(), "lifecycle_hook_role_arn": role})
+    app.use(app.App(config=settings, session=current.session, clock=clock))
+
+
+def rule_for(world: World, **spec: Any) -> None:
+    world.put_rule("web", "prod", {"targets": [{"cluster": "prod", "service": "web"}], **spec})
+
+
+def test_blue_green_with_lambda_hook_runs_stage_by_stage_to_success(
+    world: World, deploy, track, sweep, strategies: Strategies, clock: Clock
+) -> None:
+    # GIVEN the stack's hook role, and a blue/green rule with a smoke-test hook and a 15-minute bake
+    role = "arn:aws:iam::123456789012:role/ecs-lifecycle-hooks"
+    with_hook_role(role, clock)
+    world.create_repository("web")
+    balanced_web(world)
+    smoke = "arn:aws:lambda:eu-west-1:123456789012:function:web-smoke-test"
+    rule_for(
+        world, strategy="blue_green", bake_minutes=15, hooks=[{"stages": ["POST_TEST_TRAFFIC_SHIFT"], "lambda": smoke}]
+    )
+    # WHEN a push deploys and ECS runs the deployment, the sweep reading it on its schedule
+    deploy(push(world, "web", "1.1.0"))
+    config = world.describe_service("prod", "web")["deploymentConfiguration"]
+    assert config["strategy"] == "BLUE_GREEN" and config["bakeTimeInMinutes"] == 15
+    assert {
+        "targetType": "AWS_LAMBDA",
+        "hookTargetArn": smoke,
+        "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+        "roleArn": role,
+    } in config["lifecycleHooks"]
+    for _ in range(12):
+        if (
+            strategies.current("prod", "web").status != "IN_PROGRESS"
+            and strategies.current("prod", "web").status != "PENDING"
+        ):
+            break
+        step(strategies, clock, track, strategies.advance("prod", "web"))
+        sweep()
+    # THEN production shifted once (with the bake's end), then SUCCEEDED, never a rollback
+    statuses = [m["status"] for m in messages(world)]
+    assert statuses[-1] == "SUCCEEDED" and "ROLLED_BACK" not in statuses
+    [shifted] = [m for m in messages(world) if m["status"] == "PROGRESS"]
+    assert shifted["strategy"] == "blue_green" and shifted["traffic_percent"] == 100.0
+    assert "all production traffic shifted" in shifted["reason"]
+
+
+def test_blue_green_failing_hook_is_rolled_back(
+    world: World, deploy, track, sweep, strategies: Strategies, clock: Clock
+) -> None:
+    with_hook_role("arn:aws:iam::123456789012:role/ecs-lifecycle-hooks", clock)
+    world.create_repository("web")
+    before = balanced_web(world)
+    smoke = "arn:aws:lambda:eu-west-1:123456789012:function:web-smoke-test"
+    rule_for(world, strategy="blue_green", hooks=[{"stages": ["POST_SCALE_UP"], "lambda": smoke}])
+    deploy(push(world, "web", "1.1.0"))
+    strategies.fail_hook("prod", "web")
+    step(strategies, clock, track, strategies.settle("prod", "web"))
+    sweep()
+    [rolled_back] = [m for m in messages(world) if m["status"] == "ROLLED_BACK"]
+    assert "POST_SCALE_UP" in rolled_back["reason"]
+    assert rolled_back["rolled_back_to"] == before
+    assert "SUCCEEDED" not in [m["status"] for m in messages(world)]
+
+
+def test_lambda_hooks_without_the_stack_role_are_error_before_any_revision(world: World, deploy, faults) -> None:
+    world.create_repository("web")
+    balanced_web(world)
+    smoke = "arn:aws:lambda:eu-west-1:123456789012:function:web-smoke-test"
+    rule_for(world, strategy="blue_green", hooks=[{"stages": ["POST_SCALE_UP"], "lambda": smoke}])
+    deploy(push(world, "web", "1.1.0"))
+    [error] = messages(world)
+    assert error["status"] == "ERROR" and error["error_code"] == "StrategyUnsupported"
+    assert "LifecycleHookRoleArn" in error["reason"]
+    assert faults.calls["RegisterTaskDefinition"] == 0
+
+
+def test_linear_reports_each_step_and_succeeds(
+    world: World, deploy, track, sweep, strategies: Strategies, clock: Clock
+) -> None:
+    world.create_repository("web")
+    balanced_web(world)
+    rule_for(world, strategy="linear", linear={"step_percent": 50, "step_bake_minutes": 5})
+    deploy(push(world, "web", "1.1.0"))
+    for _ in range(15):
+        if strategies.current("prod", "web").status not in ("PENDING", "IN_PROGRESS"):
+            break
+        step(strategies, clock, track, strategies.advance("prod", "web"))
+        sweep()
+    progress = [m for m in messages(world) if m["status"] == "PROGRESS"]
+    assert [m["traffic_percent"] for m in progress] == [50.0, 100.0]
+    assert "then the next step" in progress[0]["reason"]
+    assert [m["status"] for m in messages(world)][-1] == "SUCCEEDED"
+
+
+def test_headless_blue_green_is_refused_unless_the_rule_says_so(world: World, deploy) -> None:
+    world.create_repository("web")
+    fargate_web(world)  # no load balancer, no Service Connect
+    rule_for(world, strategy="blue_green")
+    deploy(push(world, "web", "1.1.0"))
+    [refused] = messages(world)
+    assert refused["status"] == "ERROR" and '"headless": true' in refused["reason"]
+
+
+def test_headless_blue_green_is_deployed_when_the_rule_says_so(world: World, deploy) -> None:
+    world.create_repository("web")
+    fargate_web(world)
+    rule_for(world, strategy="blue_green", headless=True)
+    deploy(push(world, "web", "1.1.0"))
+    assert [m["status"] for m in messages(world)] == ["DEPLOYING"]
+    assert world.describe_service("prod", "web")["deploymentConfiguration"]["strategy"] == "BLUE_GREEN"
+
+
+def test_failed_rollback_is_failed_never_succeeded(
+    world: World, canary, track, sweep, strategies: Strategies, clock: Clock
+) -> None:
+    until_shifted(strategies, clock, track, 5.0)
+    step(strategies, clock, track, strategies.fire_alarm("prod", "web", "web-5xx"))
+    strategies.fail_rollback("prod", "web")
+    sweep()
+    statuses = [m["status"] for m in messages(world)]
+    assert statuses[-1] == "FAILED" and "SUCCEEDED" not in statuses and "ROLLED_BACK" not in statuses
+    assert "could not roll the canary deployment back" in messages(world)[-1]["reason"]
+
+
+def test_deployment_stopped_outside_slipway_is_failed(
+    world: World, canary, track, sweep, strategies: Strategies, clock: Clock
+) -> None:
+    import boto3
+
+    until_shifted(strategies, clock, track, 5.0)
+    arn = strategies.current("prod", "web").arn
+    boto3.client("ecs", region_name=world.region).stop_service_deployment(serviceDeploymentArn=arn, stopType="ABORT")
+    step(strategies, clock, track, strategies.api_events())
+    sweep()
+    [failed] = [m for m in messages(world) if m["status"] == "FAILED"]
+    assert "ECS stopped the canary deployment" in failed["reason"]
+    assert "SUCCEEDED" not in [m["status"] for m in messages(world)]

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PARAMETER = f"{RULES_PATH}/web/main"
 WEB = {"cluster": "prod", "service": "web"}
 SMOKE = "arn:aws:lambda:eu-west-1:123456789012:function:web-smoke-test"
-PAUSE_ONLY_AT = ("PRE_SCALE_UP", "POST_SCALE_UP", "POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT")
-PAUSE_ONLY_AT += ("POST_PRODUCTION_TRAFFIC_SHIFT",)
+PAUSE_ONLY_AT = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "POST_TEST_TRAFFIC_SHIFT")
+PAUSE_ONLY_AT += ("PRE_PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT")
 
 
 def parse(rule: dict[str, Any]) -> RuleSpec:
@@ -385,7 +385,6 @@ def test_rule_spec_pause_hook_at_a_single_invocation_stage_is_valid(stage: str) 
             "PRODUCTION_TRAFFIC_SHIFT",
             "ECS invokes it repeatedly while production traffic moves; pause at PRE_PRODUCTION_TRAFFIC_SHIFT instead",
         ),
-        ("RECONCILE_SERVICE", "it takes Lambda hooks only; pause at PRE_SCALE_UP instead"),
     ],
 )
 def test_rule_spec_pause_hook_at_a_lambda_only_stage_is_invalid_with_the_stage_to_use(stage: str, why: str) -> None:

@@ -9,6 +9,21 @@ import click
 
 from slipway.cli.context import Context
 from slipway.cli.output import emit, short_digest, short_reason, short_revision
+from slipway.model import Rollout
+
+
+def acted(rollout: Rollout) -> str:
+    """Who started, approved or aborted the rollout (the last part of each ARN), or '-'."""
+    parts = [
+        f"{verb} {who.rsplit('/', 1)[-1]}"
+        for verb, who in (
+            ("started by", rollout.initiated_by),
+            ("approved by", rollout.approved_by),
+            ("aborted by", rollout.aborted_by),
+        )
+        if who
+    ]
+    return "; ".join(parts) or "-"
 
 
 @click.command()
@@ -33,10 +48,11 @@ def history(ctx: Context, service_key: str, limit: int, as_json: bool) -> None:
             r.rule,
             f"{r.duration_seconds}s" if r.duration_seconds is not None else "-",
             short_reason(r.reason),
+            acted(r),
         ]
         for r in rollouts
     ]
-    headers = ["STARTED (UTC)", "STATUS", "TAG", "DIGEST", "REVISION", "RULE", "TOOK", "REASON"]
+    headers = ["STARTED (UTC)", "STATUS", "TAG", "DIGEST", "REVISION", "RULE", "TOOK", "REASON", "BY"]
     emit(ctx, [asdict(r) for r in rollouts], rows, headers)
 
 
