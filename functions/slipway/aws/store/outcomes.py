@@ -37,6 +37,21 @@ class OutcomeTable(Table):
         removes = ", ".join(f"#{k}" for k in values if values[k] is None)
         allowed = {f":from{i}": s for i, s in enumerate(sorted(allowed_from))}
         expression = f"SET {sets}" + (f" REMOVE {removes}" if removes else "")
+        moved = self._update_rollout(
+            rollout,
+            expression,
+            f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})",
+            names,
+            {**{k: v for k, v in updates.items() if v is not None}, **allowed},
+        )
+        if moved is not None:
+            self._after_transition(moved)
+        return moved
+
+    def _update_rollout(
+        self, rollout: Rollout, expression: str, condition: str, names: dict[str, str], values: dict[str, Any]
+    ) -> Rollout | None:
+        """One conditional UpdateItem of a rollout's history item: the rollout after it, or None when the condition failed."""
         try:
             response = self._call(
                 "UpdateItem",
@@ -44,18 +59,16 @@ class OutcomeTable(Table):
                 TableName=self._table,
                 Key=to_item({"pk": service_pk(rollout.key), "sk": history_sk(rollout)}),
                 UpdateExpression=expression,
-                ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(allowed)})",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item({**{k: v for k, v in updates.items() if v is not None}, **allowed}),
+                ExpressionAttributeValues=to_item(values),
                 ReturnValues="ALL_NEW",
             )
         except AwsError as error:
             if error.code == "ConditionalCheckFailedException":
                 return None
             raise
-        moved = Rollout(**from_item(response["Attributes"], ROLLOUT_FIELDS))
-        self._after_transition(moved)
-        return moved
+        return Rollout(**from_item(response["Attributes"], ROLLOUT_FIELDS))
 
     def _after_transition(self, rollout: Rollout) -> None:
         """Keep the promotion index and the rule's wave in step with a rollout's outcome."""
@@ -142,8 +155,11 @@ class OutcomeTable(Table):
         With a new ``progress`` milestone, ``notice`` becomes PROGRESS until its message is
         out, so a retry after a failed publish resends it. None when the move lost.
         """
-        values: dict[str, Any] = {":stage": stage, ":at": changed_at, ":d": "DEPLOYING", ":t": "TIMED_OUT"}
-        sets = ["#stage = :stage", "stage_changed_at = :at"]
+        values: dict[str, Any] = {":at": changed_at, ":d": "DEPLOYING", ":t": "TIMED_OUT"}
+        sets = ["stage_changed_at = :at"]
+        if stage is not None:
+            values[":stage"] = stage
+            sets.append("#stage = :stage")
         if progress is not None and progress != rollout.progress:
             values.update({":progress": progress, ":notice": "PROGRESS"})
             sets += ["progress = :progress", "notice = :notice"]
@@ -155,39 +171,23 @@ class OutcomeTable(Table):
             else:
                 values[f":old_{name.lstrip('#')}"] = old
                 conditions.append(f"{name} = :old_{name.lstrip('#')}")
-        try:
-            response = self._call(
-                "UpdateItem",
-                self._client.update_item,
-                TableName=self._table,
-                Key=to_item({"pk": service_pk(rollout.key), "sk": history_sk(rollout)}),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=" AND ".join(conditions),
-                ExpressionAttributeNames={"#stage": "stage", "#status": "status"},
-                ExpressionAttributeValues=to_item({k: v for k, v in values.items() if v is not None}),
-                ReturnValues="ALL_NEW",
-            )
-        except AwsError as error:
-            if error.code == "ConditionalCheckFailedException":
-                return None
-            raise
-        return Rollout(**from_item(response["Attributes"], ROLLOUT_FIELDS))
+        expression = "SET " + ", ".join(sets) + (" REMOVE #stage" if stage is None else "")
+        names = {"#stage": "stage", "#status": "status"}
+        return self._update_rollout(rollout, expression, " AND ".join(conditions), names, values)
 
     def annotate(self, rollout: Rollout, **changes: str | None) -> Rollout:
         """Write down who acted on a rollout (approved or aborted it) and why."""
         values = {k: v for k, v in changes.items() if v is not None}
-        response = self._call(
-            "UpdateItem",
-            self._client.update_item,
-            TableName=self._table,
-            Key=to_item({"pk": service_pk(rollout.key), "sk": history_sk(rollout)}),
-            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={f"#{k}": k for k in values},
-            ExpressionAttributeValues=to_item({f":{k}": v for k, v in values.items()}),
-            ReturnValues="ALL_NEW",
+        updated = self._update_rollout(
+            rollout,
+            "SET " + ", ".join(f"#{k} = :{k}" for k in values),
+            "attribute_exists(pk)",
+            {f"#{k}": k for k in values},
+            {f":{k}": v for k, v in values.items()},
         )
-        return Rollout(**from_item(response["Attributes"], ROLLOUT_FIELDS))
+        if updated is None:
+            raise AwsError("UpdateItem", "RolloutNotFound", f"no rollout {rollout.rollout_id} in the table")
+        return updated
 
     def watched_strategies(self) -> list[str]:
         """Ids of watched blue/green, canary and linear rollouts: the sweep looks at each, every run."""
