@@ -114,8 +114,8 @@ class Control:
     def abort(self, rollout: Rollout, who: str, reason: str | None) -> ServiceDeployment:
         """Roll the rollout's deployment back; SlipwayError when it is no longer in flight."""
         deployment = self._in_flight(rollout, "abort")
+        self._ecs.stop_service_deployment(deployment.arn, "ROLLBACK")  # ECS first: a refused stop records nothing
         self._store.annotate(rollout, aborted_by=who, abort_reason=reason)
-        self._ecs.stop_service_deployment(deployment.arn, "ROLLBACK")
         return deployment
 
     def _in_flight(self, rollout: Rollout, verb: str) -> ServiceDeployment:

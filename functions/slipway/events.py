@@ -98,8 +98,9 @@ class EcsHookEvent(EventBridgeModel):
     """An ``ECS Hook State Change`` event (a lifecycle hook waits for action, or moved on).
 
     AWS documents that ECS emits it (event name HOOK_AWAITING_ACTION for a pause hook)
-    but not its detail; Slipway relies only on the service ARN among ``resources`` and
-    reads everything else from DescribeServiceDeployments.
+    but not its detail; Slipway needs only the service, from ``resources`` (a service or
+    service deployment ARN) or else ``detail.serviceDeploymentArn``, and reads everything
+    else from DescribeServiceDeployments.
     """
 
     source: Literal["aws.ecs"]
@@ -108,7 +109,11 @@ class EcsHookEvent(EventBridgeModel):
 
     @property
     def service_arn(self) -> str:
-        return next((r for r in self.resources if ":service/" in r), "")
+        """The ARN that names the service: a service's, else a service deployment's."""
+        named = [*self.resources, str(self.detail.get("serviceDeploymentArn") or "")]
+        return next((r for r in named if ":service/" in r), "") or next(
+            (r for r in named if ":service-deployment/" in r), ""
+        )
 
 
 class ParameterStoreChangeDetail(BaseModel):

@@ -93,13 +93,6 @@ class Traffic:
     service_connect: bool = False
 
     @property
-    def managed(self) -> bool:
-        """ECS shifts traffic itself: every load balancer has its alternate, or Service Connect carries it."""
-        return (self.load_balancers > 0 and self.advanced == self.load_balancers) or (
-            self.load_balancers == 0 and self.service_connect
-        )
-
-    @property
     def headless(self) -> bool:
         return self.load_balancers == 0 and not self.service_connect
 

@@ -3,8 +3,8 @@
 Pure: DescribeServiceDeployments' answer and the rollout in, a ``Reading`` out.
 
 - ``SUCCESSFUL`` is a success only when the target revision serves production (its
-  production weight, when ECS reports one, is 100); the tracker also checks that the
-  service runs the rollout's revision.
+  production weight, when ECS reports one, is 100); the watcher also checks that the
+  service runs the rollout's revision, and decides nothing while it cannot see the service.
 - ``ROLLBACK_SUCCESSFUL`` is ROLLED_BACK with ECS's reason; ``ROLLBACK_FAILED`` and
   ``STOPPED`` are FAILED. A deployment that rolled back is never a success.
 - While the deployment is in flight, the moments a subscriber cares about are
@@ -24,7 +24,6 @@ from slipway.model import Rollout, ServiceDeployment, Status
 IN_FLIGHT = frozenset({"PENDING", "IN_PROGRESS"})
 ROLLING_BACK = frozenset({"ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})
 AFTER_PRODUCTION = frozenset({"POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP"})
-STRATEGIES = {"blue_green": "BLUE_GREEN", "canary": "CANARY", "linear": "LINEAR"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,6 @@ class Verdict:
 
     status: Status
     reason: str
-    needs_service: bool = False  # SUCCEEDED only once the service is seen on the revision
 
 
 @dataclass(frozen=True)
@@ -64,13 +62,14 @@ def read(deployment: ServiceDeployment, rollout: Rollout) -> Reading:
     status = deployment.status
     name = strategy_name(rollout.strategy)
     if status == "SUCCESSFUL":
-        if deployment.production_weight not in (None, 100.0):
+        # A headless blue/green moves no traffic (its weights may read 0); a share between 0 and 100 is never done.
+        if deployment.production_weight is not None and 0 < deployment.production_weight < 100:
             reason = (
                 f"ECS reports the {name} deployment SUCCESSFUL with {percent(deployment.production_weight)} "
                 "of production traffic on the new revision"
             )
             return Reading(stage, Verdict(Status.FAILED, reason))
-        return Reading(stage, Verdict(Status.SUCCEEDED, f"{name} deployment successful", needs_service=True))
+        return Reading(stage, Verdict(Status.SUCCEEDED, f"{name} deployment successful"))
     if status == "ROLLBACK_SUCCESSFUL":
         return Reading(stage, Verdict(Status.ROLLED_BACK, rolled_back(deployment, rollout, name)))
     if status == "ROLLBACK_FAILED":

@@ -10,7 +10,8 @@ rule's strategy (the target then ends in ERROR with no new revision);
 Lifecycle hooks: UpdateService replaces the service's ``lifecycleHooks`` when it names
 them and leaves them as they are when it omits them. Slipway names them only when the
 rule has hooks or its approval adds a pause, and then keeps each hook of the service
-whose target the rule does not name (a Lambda function, or the pause).
+whose target the rule does not name (a Lambda function, or a pause at the same stages).
+A pause Slipway added for ``approval`` is taken off again once the rule stops asking.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import copy
 from typing import Any
 
 from slipway.model import Service
-from slipway.rules import LambdaHook, PauseHook, Rule
+from slipway.rules import APPROVAL_STAGE, LambdaHook, PauseHook, Rule
 
 ECS_STRATEGY = {"rolling": "ROLLING", "blue_green": "BLUE_GREEN", "canary": "CANARY", "linear": "LINEAR"}
+ECS_HOOK_TIMEOUT_MINUTES = 1440  # what ECS gives a pause with no timeoutInMinutes
 SHIFTING = frozenset({"canary", "linear"})  # strategies that move traffic in steps: a load balancer or Service Connect
 
 
@@ -105,15 +107,32 @@ def configuration(service: Service, rule: Rule, hook_role: str | None) -> dict[s
 
 
 def lifecycle_hooks(service: Service, rule: Rule, hook_role: str | None) -> list[dict[str, Any]] | None:
-    """The ``lifecycleHooks`` to send: None leaves the service's as they are."""
+    """The ``lifecycleHooks`` to send: None leaves the service's as they are.
+
+    The pause an earlier rollout added for ``approval`` goes when the rule no longer asks
+    for approval; otherwise the service's hooks stay, but for those the rule replaces.
+    """
     spec = rule.spec
     pause = spec.approval_pause
     ours = [_hook(h, hook_role) for h in [*spec.lifecycle_hooks, *([pause] if pause else [])]]
-    if not ours:
+    theirs = list(service.deployment_configuration.get("lifecycleHooks") or [])
+    stale = [h for h in theirs if pause is None and is_approval_pause(h)]
+    if not ours and not stale:
         return None
     named = {_target(h) for h in ours}
-    kept = [h for h in service.deployment_configuration.get("lifecycleHooks") or [] if _target(h) not in named]
+    kept = [h for h in theirs if _target(h) not in named and h not in stale]
     return kept + ours
+
+
+def is_approval_pause(hook: dict[str, Any]) -> bool:
+    """Whether a service's hook is the pause Slipway adds for ``approval`` (as ECS describes it back)."""
+    timeout = hook.get("timeoutConfiguration") or {}
+    return (
+        hook.get("targetType") == "PAUSE"
+        and list(hook.get("lifecycleStages") or []) == [APPROVAL_STAGE]
+        and timeout.get("action", "ROLLBACK") == "ROLLBACK"
+        and timeout.get("timeoutInMinutes") in (None, ECS_HOOK_TIMEOUT_MINUTES)
+    )
 
 
 def _hook(hook: LambdaHook | PauseHook, hook_role: str | None) -> dict[str, Any]:
@@ -135,6 +154,8 @@ def _hook(hook: LambdaHook | PauseHook, hook_role: str | None) -> dict[str, Any]
 
 
 def _target(hook: dict[str, Any]) -> tuple[str, str | None]:
-    """What a hook acts through: its Lambda function, or the one pause of the deployment."""
+    """What a hook acts through: its Lambda function, or a pause at its stages."""
     kind = str(hook.get("targetType") or "AWS_LAMBDA")
-    return kind, hook.get("hookTargetArn") if kind == "AWS_LAMBDA" else None
+    if kind == "AWS_LAMBDA":
+        return kind, hook.get("hookTargetArn")
+    return kind, ",".join(sorted(hook.get("lifecycleStages") or []))

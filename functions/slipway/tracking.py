@@ -36,6 +36,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from slipway.errors import AwsError
 from slipway.model import Rollout, Service
 from slipway.moves import AWAITING_ROLLBACK, SU, D, F, Mover, R, S, T
 from slipway.ports import Notifier, TrackingEcs, TrackingStore
@@ -50,11 +51,12 @@ ROLLBACK_REASON = re.compile(r"rolling back to deploymentId\s+(?P<id>\S+?)[.,;]?
 ROLLING = "rolling"
 
 
-def service_key(service_arn: str) -> str:
-    """``cluster/service`` from ``arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE`` ('' otherwise)."""
-    resource = service_arn.split(":", 5)[-1]
+def service_key(arn: str) -> str:
+    """``cluster/service`` from a service ARN (``...:service/CLUSTER/SERVICE``) or a service deployment's
+    (``...:service-deployment/CLUSTER/SERVICE/ID``); '' from anything else."""
+    resource = arn.split(":", 5)[-1]
     parts = resource.split("/")
-    return "/".join(parts[1:3]) if len(parts) >= 3 and parts[0] == "service" else ""
+    return "/".join(parts[1:3]) if len(parts) >= 3 and parts[0] in ("service", "service-deployment") else ""
 
 
 @dataclass(frozen=True)
@@ -208,24 +210,39 @@ class Tracker:
     def sweep(self, timeout: timedelta) -> list[tuple[str, str]]:
         """Watch strategy rollouts in flight and report rollouts with no outcome after ``timeout``.
 
-        Returns (rollout id, status) pairs, PROGRESS included.
+        Returns (rollout id, status) pairs, PROGRESS included. A rollout whose reading fails
+        (a throttle, a failed publish) does not stop the others: the failures are raised
+        together at the end, so the sweep's next run retries them.
         """
         results: list[tuple[str, str]] = []
+        failures: list[AwsError] = []
         strategies = self._store.watched_strategies()
         for rollout_id in strategies:
-            rollout = self._store.get_rollout(rollout_id)
-            status = self._watcher.observe(rollout, timeout) if rollout else None
-            if status:
-                results.append((rollout_id, status))
+            self._sweep_one(rollout_id, timeout, results, failures)
         watched = set(strategies)
         for rollout_id in self._store.tracked_before(self._clock() - timeout):
-            rollout = None if rollout_id in watched else self._store.get_rollout(rollout_id)
-            if rollout is None:
-                continue
-            status = self._watcher.observe(rollout, timeout) if rollout.strategy != ROLLING else self._expire(rollout)
-            if status:
-                results.append((rollout_id, status))
+            if rollout_id not in watched:
+                self._sweep_one(rollout_id, timeout, results, failures)
+        if failures:
+            first = failures[0]
+            raise AwsError(first.operation, first.code, "; ".join(str(f) for f in failures))
         return results
+
+    def _sweep_one(
+        self, rollout_id: str, timeout: timedelta, results: list[tuple[str, str]], failures: list[AwsError]
+    ) -> None:
+        try:
+            rollout = self._store.get_rollout(rollout_id)
+            if rollout is None:
+                return
+            watch = rollout.strategy != ROLLING
+            status = self._watcher.observe(rollout, timeout) if watch else self._expire(rollout)
+        except AwsError as error:
+            logger.warning("sweep could not read a rollout", extra={"rollout_id": rollout_id, "error": str(error)})
+            failures.append(error)
+            return
+        if status:
+            results.append((rollout_id, status))
 
     def _expire(self, rollout: Rollout) -> str | None:
         if rollout.status not in (D, F, T):

@@ -72,24 +72,38 @@ class Watcher:
     def _conclude(self, rollout: Rollout, reading: Reading) -> str | None:
         verdict = reading.verdict
         assert verdict is not None
+        service = self._mover.service(rollout)
+        if service is None:
+            return None  # an outcome is never guessed: the next event or sweep decides
+        primary = service.primary()
         if verdict.status == Status.SUCCEEDED:
-            service = self._mover.service(rollout)
-            primary = service.primary() if service else None
-            if primary is not None and primary.task_definition != rollout.task_definition:
-                reason = f"{verdict.reason}, but the service now runs {primary.task_definition}"
-                return self._mover.move(rollout, SU, reason) if rollout.status == D else None
+            if primary is None or primary.task_definition != rollout.task_definition:
+                running = primary.task_definition if primary else "no PRIMARY deployment"
+                return self._replaced(rollout, f"{verdict.reason}, but the service now runs {running}")
             return self._mover.move(rollout, S, verdict.reason, stage=reading.stage)
         if verdict.status == Status.ROLLED_BACK:
-            service = self._mover.service(rollout)
-            primary = service.primary() if service else None
             back_on = primary.task_definition if primary else None
             return self._mover.move(
                 rollout, R, verdict.reason, with_stopped=True, rolled_back_to=back_on, stage=reading.stage
             )
+        current = service.current_service_deployment
+        if current and rollout.service_deployment_arn and current != rollout.service_deployment_arn:
+            return self._replaced(rollout, f"replaced by service deployment {current}, not started by this rollout")
         return self._mover.move(rollout, verdict.status.value, verdict.reason, with_stopped=True, stage=reading.stage)
 
+    def _replaced(self, rollout: Rollout, reason: str) -> str | None:
+        """Another deployment took the service over: SUPERSEDED while deploying; a timed-out one is let go."""
+        if rollout.status == D:
+            return self._mover.move(rollout, SU, reason)
+        self._store.untrack(rollout)
+        return None
+
     def _lost(self, rollout: Rollout, timeout: timedelta | None) -> str | None:
-        if timeout is None or rollout.status != D:
+        if rollout.status != D:
+            if timeout is not None:
+                self._store.untrack(rollout)  # timed out, and ECS no longer knows its deployment: nothing to learn
+            return None
+        if timeout is None:
             return None
         changed = rollout.stage_changed_at or rollout.started_at
         if self._clock() < changed + timeout:

@@ -90,12 +90,9 @@ def production(strategies: Strategies) -> float | None:
     return record.traffic[record.target.arn][0] if record.traffic else None
 
 
-_received: dict[int, list[dict[str, Any]]] = {}
-
-
 def messages(world: World) -> list[dict[str, Any]]:
     """Every message the subscriber received so far in this test (the queue is drained as it is read)."""
-    seen = _received.setdefault(id(world), [])
+    seen: list[dict[str, Any]] = world.__dict__.setdefault("_subscriber_seen", [])
     seen.extend(n["message"] for n in world.notifications())
     return seen
 
@@ -214,13 +211,7 @@ def test_sweep_reports_a_pause_whose_event_was_lost_and_never_times_it_out_early
     clock.advance(minutes=45)
     sweep()
     # THEN nothing more: no second PROGRESS, and no TIMED_OUT before ECS's own pause expires
-    assert [m["status"] for m in messages(world)] == ["DEPLOYING", *["PROGRESS"] * _progress_count(world)]
-    assert _progress_count(world) == len([m for m in messages(world) if m["status"] == "PROGRESS"])
-    assert "TIMED_OUT" not in [m["status"] for m in messages(world)]
-
-
-def _progress_count(world: World) -> int:
-    return sum(1 for m in messages(world) if m["status"] == "PROGRESS")
+    assert [m["status"] for m in messages(world)] == ["DEPLOYING", "PROGRESS"]
 
 
 def test_sweep_times_out_a_stalled_stage_once_counting_from_its_change(
@@ -447,3 +438,39 @@ def test_deployment_stopped_outside_slipway_is_failed(
     [failed] = [m for m in messages(world) if m["status"] == "FAILED"]
     assert "ECS stopped the canary deployment" in failed["reason"]
     assert "SUCCEEDED" not in [m["status"] for m in messages(world)]
+
+
+def test_newer_push_during_a_canary_supersedes_it_and_the_old_deployment_is_never_reported_again(
+    world: World, canary, deploy, track, sweep, strategies: Strategies, clock: Clock
+) -> None:
+    # GIVEN the canary of 1.1.0 is paused for approval
+    step(strategies, clock, track, strategies.settle("prod", "web"))
+    # WHEN 1.2.0 is pushed under the same rule
+    deploy(push(world, "web", "1.2.0"))
+    sweep()
+    # THEN 1.1.0's rollout is SUPERSEDED once, 1.2.0's is DEPLOYING, and nothing more is said of 1.1.0
+    by_tag = [(m["tag"], m["status"]) for m in messages(world)]
+    assert ("1.1.0", "SUPERSEDED") in by_tag and ("1.2.0", "DEPLOYING") in by_tag
+    assert by_tag.count(("1.1.0", "SUPERSEDED")) == 1
+    after = by_tag[by_tag.index(("1.1.0", "SUPERSEDED")) + 1 :]
+    assert all(tag != "1.1.0" for tag, _ in after)
+
+
+def test_track_hook_event_naming_only_the_service_deployment_reads_the_pause(
+    world: World, canary, track, strategies: Strategies, clock: Clock
+) -> None:
+    # GIVEN ECS paused the canary and its hook event names the service deployment, not the service
+    strategies.settle("prod", "web")
+    clock.now = strategies.now
+    event = json.loads((EVENTS / "ecs-hook-awaiting-action.json").read_text())
+    event["resources"] = []
+    event["detail"]["serviceDeploymentArn"] = strategies.current("prod", "web").arn
+    # WHEN it is delivered THEN the pause is read and reported
+    assert track(event)["status"] == "PROGRESS"
+
+
+def test_track_hook_event_naming_no_service_is_rejected_as_invalid(world: World, track, faults) -> None:
+    event = json.loads((EVENTS / "ecs-hook-awaiting-action.json").read_text())
+    event["resources"] = []
+    event["detail"].pop("serviceDeploymentArn")
+    assert track(event) == {"status": "REJECTED"}

@@ -54,11 +54,11 @@ def deployment(status: str = "IN_PROGRESS", **changes: Any) -> ServiceDeployment
     return ServiceDeployment(**values)
 
 
-def test_read_successful_with_all_production_traffic_is_success_checked_against_the_service() -> None:
+def test_read_successful_with_all_production_traffic_is_success() -> None:
     reading = read(deployment("SUCCESSFUL", production_weight=100.0, lifecycle_stage="CLEAN_UP"), rollout())
     assert reading.verdict is not None
     assert reading.verdict.status == Status.SUCCEEDED
-    assert reading.verdict.needs_service
+    assert reading.verdict.reason == "canary deployment successful"
 
 
 def test_read_successful_without_production_traffic_is_never_success() -> None:

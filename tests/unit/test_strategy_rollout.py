@@ -82,10 +82,15 @@ def test_configuration_approval_adds_a_pause_before_production_traffic() -> None
 
 
 def test_configuration_rule_hooks_keep_the_services_other_hooks() -> None:
-    # GIVEN a service with its own audit hook and a pause, and a rule naming a smoke test and a pause
+    # GIVEN a service with its own audit hook and two pauses, and a rule naming a smoke test and a pause
     own_audit = {"targetType": "AWS_LAMBDA", "hookTargetArn": "arn:aws:lambda:us-east-1:1:function:audit"}
     own_pause = {"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"]}
-    target = service(deployment_configuration={"lifecycleHooks": [own_audit, own_pause]})
+    own_gate = {
+        "targetType": "PAUSE",
+        "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+        "timeoutConfiguration": {"timeoutInMinutes": 5, "action": "CONTINUE"},
+    }
+    target = service(deployment_configuration={"lifecycleHooks": [own_audit, own_pause, own_gate]})
     rule = make_rule(
         strategy="blue_green",
         hooks=[
@@ -95,9 +100,11 @@ def test_configuration_rule_hooks_keep_the_services_other_hooks() -> None:
     )
     # WHEN the request is built
     hooks = configuration(target, rule, HOOK_ROLE)["lifecycleHooks"]
-    # THEN the audit hook stays, the rule's pause replaces the service's, the Lambda hook gets the role
+    # THEN the audit hook and the pause at another stage stay, the rule's pause replaces the one at its
+    # stage, and the Lambda hook gets the role
     assert hooks == [
         own_audit,
+        own_pause,
         {
             "targetType": "AWS_LAMBDA",
             "hookTargetArn": CHECK,
@@ -169,3 +176,30 @@ def test_plan_fit_service_gets_the_strategy_request() -> None:
     assert isinstance(decision, Plan)
     assert decision.deployment_configuration["strategy"] == "CANARY"
     assert decision.deployment_configuration["lifecycleHooks"][0]["lifecycleStages"] == ["PRE_PRODUCTION_TRAFFIC_SHIFT"]
+
+
+def test_configuration_approval_pause_is_taken_off_when_the_rule_stops_asking() -> None:
+    # GIVEN a service that still has the pause an earlier approval rollout added, beside its own pause
+    ours = {
+        "targetType": "PAUSE",
+        "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+        "timeoutConfiguration": {"timeoutInMinutes": 1440, "action": "ROLLBACK"},
+    }
+    own = {"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"]}
+    target = service(deployment_configuration={"strategy": "CANARY", "lifecycleHooks": [own, ours]})
+    # WHEN the rule no longer asks for approval THEN the approval pause goes and the service's own stays
+    assert configuration(target, make_rule(strategy="canary"), None)["lifecycleHooks"] == [own]
+    # AND a rule that still asks keeps exactly one approval pause
+    hooks = configuration(target, make_rule(strategy="canary", approval=True), None)["lifecycleHooks"]
+    assert [h["lifecycleStages"] for h in hooks] == [["POST_SCALE_UP"], ["PRE_PRODUCTION_TRAFFIC_SHIFT"]]
+
+
+def test_configuration_rolling_rule_takes_the_approval_pause_off_too() -> None:
+    ours = {
+        "targetType": "PAUSE",
+        "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+        "timeoutConfiguration": {"action": "ROLLBACK"},
+    }
+    target = service(deployment_configuration={"strategy": "CANARY", "lifecycleHooks": [ours]})
+    config = configuration(target, make_rule(), None)
+    assert config["strategy"] == "ROLLING" and config["lifecycleHooks"] == []
