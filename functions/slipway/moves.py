@@ -9,7 +9,7 @@ after a failed publish resends it, once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -34,6 +34,9 @@ D, S, F, R, SU, T = (
     )
 )
 PROGRESS = Status.PROGRESS.value
+# A PROGRESS recorded less than this long ago belongs to the reading publishing it: another one resends
+# it only later (a failed publish), so two readings at once send it once.
+RESEND_AFTER = timedelta(seconds=60)
 # Where each outcome may come from: anything else is a duplicate or a step backwards.
 ALLOWED_FROM: dict[str, frozenset[str]] = {
     S: frozenset({D, T}),
@@ -179,7 +182,11 @@ class Mover:
         return PROGRESS
 
     def _resend_progress(self, rollout: Rollout, milestone: Milestone | None) -> str | None:
-        if milestone is None or self._store.pending_notice(rollout) != PROGRESS:
+        """Resend a milestone whose publish failed; not while the reading that recorded it may still be publishing."""
+        if milestone is None:
+            return None
+        recorded = rollout.stage_changed_at or rollout.started_at
+        if self._clock() - recorded < RESEND_AFTER or self._store.pending_notice(rollout) != PROGRESS:
             return None
         self._publish(progress_notification(rollout, milestone, self._clock()), rollout, PROGRESS)
         return PROGRESS

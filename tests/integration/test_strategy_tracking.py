@@ -474,3 +474,29 @@ def test_track_hook_event_naming_no_service_is_rejected_as_invalid(world: World,
     event["resources"] = []
     event["detail"].pop("serviceDeploymentArn")
     assert track(event) == {"status": "REJECTED"}
+
+
+def test_progress_whose_publish_failed_is_resent_once_later_and_not_by_a_reading_at_the_same_time(
+    world: World, canary, sweep, strategies: Strategies, clock: Clock, faults, no_backoff
+) -> None:
+    from sandbox.faults import Fault
+    from sandbox.stack import LambdaContext
+    from slipway.handlers import sweep as handler
+
+    # GIVEN ECS pauses the canary, and SNS is down while the sweep reads it
+    strategies.settle("prod", "web")
+    clock.now = strategies.now
+    faults.fail_always("sns.PublishBatch", Fault("InternalError", 500, "SNS is down"))
+    scheduled = {"version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
+    with pytest.raises(Exception, match="NotificationFailed"):
+        handler.handler(scheduled, LambdaContext(function_name="slipway-sweep", timeout_ms=3000))
+    faults.stop("sns.PublishBatch")
+    # WHEN another reading comes at once, THEN it sends nothing (the first may still be publishing)
+    sweep()
+    assert [m["status"] for m in messages(world)] == ["DEPLOYING"]
+    # WHEN the next sweep comes a minute later, THEN the pause is reported, once, and never again
+    clock.advance(minutes=1)
+    sweep()
+    clock.advance(minutes=5)
+    sweep()
+    assert [m["status"] for m in messages(world)] == ["DEPLOYING", "PROGRESS"]
