@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from slipway.errors import SlipwayError
 from slipway.model import HookDetail, Rollout, ServiceDeployment
 from slipway.ports import DeploymentControl
+from slipway.rule_strategies import ROLLING
 from slipway.stages import read
 
 IN_FLIGHT = frozenset({"DEPLOYING", "TIMED_OUT"})
@@ -76,21 +77,21 @@ class Control:
         if not found:
             raise SlipwayError(f"no rollout of {key} on record")
         rollout = found[0]
-        if rollout.strategy == "rolling" or rollout.status not in IN_FLIGHT:
+        if rollout.strategy == ROLLING or rollout.status not in IN_FLIGHT:
             return RolloutStatus(rollout)
         return RolloutStatus(rollout, self._deployment(rollout))
 
     def strategy_rollout(self, rollout_id: str) -> Rollout | None:
         """The rollout if it is a strategy rollout Slipway knows; None otherwise."""
         rollout = self._store.get_rollout(rollout_id)
-        return rollout if rollout is not None and rollout.strategy != "rolling" else None
+        return rollout if rollout is not None and rollout.strategy != ROLLING else None
 
     def abortable(self, rollout_id: str) -> Rollout:
         """The strategy rollout ``abort`` acts on; SlipwayError saying why when there is none."""
         rollout = self._store.get_rollout(rollout_id)
         if rollout is None:
             raise SlipwayError(f"no rollout {rollout_id} on record (see slipway history CLUSTER/SERVICE)")
-        if rollout.strategy == "rolling":
+        if rollout.strategy == ROLLING:
             raise SlipwayError(
                 f"rollout {rollout_id} of {rollout.key} is a rolling one: abort is for blue/green, canary and "
                 f"linear rollouts; use slipway rollback {rollout.key} for a rolling one"

@@ -9,6 +9,7 @@ from slipway.attempt import Attempt
 from slipway.model import Push, Rollout, Service, ServiceState, Status
 from slipway.outcome import Outcome
 from slipway.plan import expects_rollback
+from slipway.rule_strategies import ROLLING
 
 ACCEPTED = "UpdateService accepted the new revision"
 
@@ -92,7 +93,7 @@ def to_rollout(push: Push, outcome: Outcome, now: datetime) -> Rollout:
         expects_rollback=outcome.expects_rollback,
         initiated_by=push.initiated_by,
         approved_by=push.approved_by,
-        strategy=outcome.strategy or "rolling",
+        strategy=outcome.strategy or ROLLING,
         service_deployment_arn=outcome.service_deployment,
         stage_changed_at=now,
     )

@@ -31,6 +31,14 @@ class Strict(BaseModel):
 
 Strategy = Literal["rolling", "blue_green", "canary", "linear"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
+ROLLING = "rolling"  # the default: today's rolling update, not one of ECS's staged strategies
+
+
+def strategy_name(strategy: str) -> str:
+    """How people write a strategy: blue/green, canary, linear, rolling."""
+    return "blue/green" if strategy == "blue_green" else strategy
+
+
 DEFAULT_BLUE_GREEN_BAKE_MINUTES = 10  # ECS requires bakeTimeInMinutes for BLUE_GREEN
 APPROVAL_STAGE = "PRE_PRODUCTION_TRAFFIC_SHIFT"  # where approval pauses a non-rolling rollout
 

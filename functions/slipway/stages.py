@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from slipway.model import Rollout, ServiceDeployment, Status
+from slipway.rule_strategies import strategy_name
 
 IN_FLIGHT = frozenset({"PENDING", "IN_PROGRESS"})
 ROLLING_BACK = frozenset({"ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})
@@ -144,10 +145,6 @@ def deadline(reading: Reading, rollout: Rollout, timeout: timedelta) -> datetime
     if reading.waits_until is not None:
         candidates.append(reading.waits_until + timeout)
     return max(candidates)
-
-
-def strategy_name(strategy: str) -> str:
-    return strategy.replace("_", "/") if strategy == "blue_green" else strategy
 
 
 def percent(weight: float | None) -> str:

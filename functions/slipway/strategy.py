@@ -20,6 +20,7 @@ import copy
 from typing import Any
 
 from slipway.model import Service
+from slipway.rule_strategies import ROLLING, strategy_name
 from slipway.rules import APPROVAL_STAGE, LambdaHook, PauseHook, Rule
 
 ECS_STRATEGY = {"rolling": "ROLLING", "blue_green": "BLUE_GREEN", "canary": "CANARY", "linear": "LINEAR"}
@@ -35,9 +36,9 @@ def unfit(service: Service, rule: Rule, hook_role: str | None) -> str | None:
 def unfit_service(service: Service, rule: Rule) -> str | None:
     """Why ``service`` cannot run the rule's strategy, or None when it can (the rule checker asks this too)."""
     spec = rule.spec
-    if spec.strategy == "rolling":
+    if spec.strategy == ROLLING:
         return None
-    name = spec.strategy.replace("_", "/") if spec.strategy == "blue_green" else spec.strategy
+    name = strategy_name(spec.strategy)
     if service.launch_type == "EXTERNAL":
         return f"ECS runs {name} deployments on Fargate and EC2 capacity, not on the EXTERNAL launch type"
     if service.scheduling_strategy == "DAEMON":
@@ -76,9 +77,9 @@ def configuration(service: Service, rule: Rule, hook_role: str | None) -> dict[s
     spec = rule.spec
     for key in ("bakeTimeInMinutes", "canaryConfiguration", "linearConfiguration"):
         config.pop(key, None)
-    if spec.strategy != "rolling" or config.get("strategy") not in (None, "ROLLING"):
+    if spec.strategy != ROLLING or config.get("strategy") not in (None, "ROLLING"):
         config["strategy"] = ECS_STRATEGY[spec.strategy]  # the rule decides, whatever the service had
-    if spec.strategy == "rolling":
+    if spec.strategy == ROLLING:
         breaker = spec.circuit_breaker
         config["deploymentCircuitBreaker"] = {"enable": breaker.enable, "rollback": breaker.rollback}
     else:

@@ -40,6 +40,7 @@ from slipway.errors import AwsError
 from slipway.model import Rollout, Service
 from slipway.moves import AWAITING_ROLLBACK, SU, D, F, Mover, R, S, T
 from slipway.ports import Notifier, TrackingEcs, TrackingStore
+from slipway.rule_strategies import ROLLING
 from slipway.watching import Watcher
 
 logger = Logger(child=True)
@@ -48,7 +49,6 @@ IN_PROGRESS = "SERVICE_DEPLOYMENT_IN_PROGRESS"
 COMPLETED = "SERVICE_DEPLOYMENT_COMPLETED"
 FAILED = "SERVICE_DEPLOYMENT_FAILED"
 ROLLBACK_REASON = re.compile(r"rolling back to deploymentId\s+(?P<id>\S+?)[.,;]?$", re.IGNORECASE)
-ROLLING = "rolling"
 
 
 def service_key(arn: str) -> str:

@@ -19,7 +19,8 @@ from aws_lambda_powertools import Logger
 from slipway.model import Rollout, ServiceDeployment, Status
 from slipway.moves import AWAITING_ROLLBACK, SU, D, Mover, R, S, T
 from slipway.ports import TrackingEcs, TrackingStore
-from slipway.stages import Reading, deadline, read, strategy_name
+from slipway.rule_strategies import strategy_name
+from slipway.stages import Reading, deadline, read
 
 logger = Logger(child=True)
 WATCHED = frozenset({D, *AWAITING_ROLLBACK})

@@ -13,6 +13,7 @@ import click
 from slipway.cli.context import Context
 from slipway.cli.output import emit, moment, render_fields, render_table, short_revision
 from slipway.errors import SlipwayError
+from slipway.rule_strategies import ROLLING
 
 
 @click.command()
@@ -57,7 +58,7 @@ def rollout_fields(data: dict[str, Any]) -> list[tuple[str, str]]:
             f"{short_revision(data['task_definition'])} (from {short_revision(data['previous_task_definition'])})",
         ),
     ]
-    if data["strategy"] == "rolling":
+    if data["strategy"] == ROLLING:
         fields.append(("deployment", data["deployment_id"] or "-"))
     fields.append(("started", moment(data["started_at"])))
     if data["finished_at"]:
@@ -73,7 +74,7 @@ def deployment_fields(data: dict[str, Any]) -> list[tuple[str, str]]:
     """A strategy rollout's service deployment as ECS shows it now (nothing for other rollouts)."""
     deployment = data["service_deployment"]
     if deployment is None:
-        in_flight = data["strategy"] != "rolling" and data["in_flight"]
+        in_flight = data["strategy"] != ROLLING and data["in_flight"]
         return [("deployment", "ECS shows no service deployment for it")] if in_flight else []
     fields = [
         ("deployment", f"{deployment['arn']} ({deployment['status']})"),
