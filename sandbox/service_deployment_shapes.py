@@ -79,7 +79,7 @@ def describe(record: ServiceDeployment) -> dict[str, Any]:
             "triggeredAlarmNames": list(record.triggered_alarms),
         }
     )
-    return {key: value for key, value in body.items() if value is not None}
+    return present(body)
 
 
 def _hook_detail(hook: HookRun) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def _hook_detail(hook: HookRun) -> dict[str, Any]:
         "expiresAt": hook.expires_at,
         "timeoutAction": hook.timeout_action,
     }
-    return {key: value for key, value in detail.items() if value is not None}
+    return present(detail)
 
 
 def brief(record: ServiceDeployment) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def brief(record: ServiceDeployment) -> dict[str, Any]:
         "status": record.status,
         "statusReason": record.status_reason,
     }
-    return {key: value for key, value in body.items() if value is not None}
+    return present(body)
 
 
 def revision_body(revision: Revision) -> dict[str, Any]:
@@ -123,3 +123,8 @@ def revision_body(revision: Revision) -> dict[str, Any]:
         "createdAt": revision.created_at,
     }
     return {key: value for key, value in body.items() if value not in (None, [])}
+
+
+def present(body: dict[str, Any]) -> dict[str, Any]:
+    """A shape without the members that have no value: ECS leaves them out of its answers."""
+    return {key: value for key, value in body.items() if value is not None}

@@ -113,7 +113,9 @@ def rules_show(ctx: Context, ref: str, as_json: bool) -> None:
     """A rule's value, version and whether it is valid."""
     ctx.as_json = ctx.as_json or as_json
     repository, name = _rule_ref(ref)
-    parameter = f"{ctx.app.settings.rules_path.rstrip('/')}/{repository}/{name}"
+    from slipway.rules import rule_parameter
+
+    parameter = rule_parameter(ctx.app.settings.rules_path, repository, name)
     current = ctx.app.rules.read(parameter)
     if current is None:
         raise SlipwayError(f"no rule {parameter}")
@@ -152,7 +154,9 @@ def rules_put(ctx: Context, ref: str, file: str, as_json: bool) -> None:
         for problem in problems:
             click.echo(f"{file}: {problem}", err=True)
         raise SlipwayError(f"refused: {file} is not a valid rule; nothing was written")
-    parameter = f"{ctx.app.settings.rules_path.rstrip('/')}/{repository}/{name}"
+    from slipway.rules import rule_parameter
+
+    parameter = rule_parameter(ctx.app.settings.rules_path, repository, name)
     current = ctx.app.rules.read(parameter)
     new = json.dumps(json.loads(text), indent=2, sort_keys=False)
     old = (
@@ -181,7 +185,9 @@ def rules_delete(ctx: Context, ref: str, as_json: bool) -> None:
     """Delete a rule."""
     ctx.as_json = ctx.as_json or as_json
     repository, name = _rule_ref(ref)
-    parameter = f"{ctx.app.settings.rules_path.rstrip('/')}/{repository}/{name}"
+    from slipway.rules import rule_parameter
+
+    parameter = rule_parameter(ctx.app.settings.rules_path, repository, name)
     from slipway.errors import AwsError
 
     try:

@@ -133,18 +133,11 @@ class OutcomeTable(Table):
 
     def tracked_before(self, cutoff: datetime) -> list[str]:
         """Ids of watched rollouts started before ``cutoff``, oldest first."""
-        ids: list[str] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND sk < :cutoff",
-            "ExpressionAttributeValues": {":pk": {"S": "inflight"}, ":cutoff": {"S": cutoff.isoformat()}},
-        }
-        while True:
-            response = self._call("Query", self._client.query, **kwargs)
-            ids.extend(str(value(i["rollout_id"])) for i in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return ids
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND sk < :cutoff",
+            ExpressionAttributeValues={":pk": {"S": "inflight"}, ":cutoff": {"S": cutoff.isoformat()}},
+        )
+        return [str(value(i["rollout_id"])) for i in items]
 
     # -- strategy rollouts: their stages, and who acted on them ------------------
     def advance_stage(
@@ -191,16 +184,9 @@ class OutcomeTable(Table):
 
     def watched_strategies(self) -> list[str]:
         """Ids of watched blue/green, canary and linear rollouts: the sweep looks at each, every run."""
-        ids: list[str] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "FilterExpression": "attribute_exists(strategy) AND strategy <> :rolling",
-            "ExpressionAttributeValues": {":pk": {"S": "inflight"}, ":rolling": {"S": "rolling"}},
-        }
-        while True:
-            response = self._call("Query", self._client.query, **kwargs)
-            ids.extend(str(value(i["rollout_id"])) for i in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return ids
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = self._query(
+            KeyConditionExpression="pk = :pk",
+            FilterExpression="attribute_exists(strategy) AND strategy <> :rolling",
+            ExpressionAttributeValues={":pk": {"S": "inflight"}, ":rolling": {"S": "rolling"}},
+        )
+        return [str(value(i["rollout_id"])) for i in items]
