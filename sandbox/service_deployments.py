@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -163,6 +164,9 @@ class ServiceDeployment:
         self.traffic[self.target.arn] = [production, test]
 
 
+_books = threading.Lock()
+
+
 @dataclass
 class Book:
     """One moto ECS backend's service deployments, revisions, clock and queued events."""
@@ -174,7 +178,8 @@ class Book:
 
     def of_service(self, service_arn: str) -> list[ServiceDeployment]:
         """The service's deployments, newest first."""
-        found = [d for d in self.deployments.values() if d.service_arn == service_arn]
+        # a snapshot first: the moto server's threads record deployments while others read them
+        found = [d for d in list(self.deployments.values()) if d.service_arn == service_arn]
         return found[::-1]  # kept in the order they were created
 
     def owning(self, service_arn: str, deployment_id: str) -> ServiceDeployment | None:
@@ -187,9 +192,10 @@ class Book:
 
 def book(backend: Any) -> Book:
     """The book kept on a moto ECS backend (moto's reset empties the backend, and the book with it)."""
-    kept = backend.__dict__.get("slipway_book")
-    if kept is None:
-        kept = backend.__dict__["slipway_book"] = Book()
+    with _books:  # two threads of the moto server must not each start a book
+        kept = backend.__dict__.get("slipway_book")
+        if kept is None:
+            kept = backend.__dict__["slipway_book"] = Book()
     return kept  # type: ignore[no-any-return]
 
 
