@@ -1,7 +1,7 @@
 """Which targets a push may reach now: rules matched, clusters allowed, gates open.
 
-A matching rule's targets are admitted, refused (a cluster outside AllowedClusters or
-outside the stack's account and Region) or stopped by a gate (freeze, promotion,
+A matching rule's targets are admitted, refused (an account outside TargetAccounts, a
+cluster outside AllowedClusters) or stopped by a gate (freeze, promotion,
 approval, waves). A stopped target is SKIPPED with the reason and, where the gate can
 open by itself, held until it does.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -19,6 +18,7 @@ from slipway.attempt import Assignment
 from slipway.gates import PASS, WAVE, Gatekeeper, Verdict
 from slipway.model import Hold, Push, Status
 from slipway.outcome import Outcome
+from slipway.places import Reach, partition_of
 from slipway.plan import rollout_id
 from slipway.ports import HoldStore
 from slipway.rules import Rule, RuleInvalid, Target
@@ -43,12 +43,12 @@ class Admission:
         self,
         holds: HoldStore,
         gates: Gatekeeper | None,
-        allowed_clusters: tuple[str, ...],
+        reach: Reach,
         clock: Callable[[], datetime],
     ) -> None:
         self._holds = holds
         self._gates = gates
-        self._allowed = allowed_clusters
+        self._reach = reach
         self._clock = clock
 
     def select(self, push: Push, rules: Iterable[Rule]) -> Selection:
@@ -102,24 +102,21 @@ class Admission:
         return admitted
 
     def refuse(self, push: Push, rule: Rule, target: Target) -> Outcome | None:
-        """ERROR for a target in a cluster Slipway may not deploy to; None when it may."""
-        base: dict[str, Any] = {"rule": rule.name, "parameter": rule.parameter, "target": target}
-        if target.elsewhere(push.account, push.region):
-            account, region = target.cluster_account, target.cluster_region
-            return Outcome(
-                Status.ERROR,
-                f"cluster {target.cluster} is in {account}/{region}, not in this stack's {push.account}/{push.region}",
-                error_code="ForeignCluster",
-                **base,
-            )
-        if not target.allowed_by(self._allowed):
-            return Outcome(
-                Status.ERROR,
-                f'cluster "{target.cluster_name}" is not in AllowedClusters ({", ".join(self._allowed)})',
-                error_code="ClusterNotAllowed",
-                **base,
-            )
-        return None
+        """ERROR for a target Slipway may not deploy to (account, Region or cluster not allowed); None when it may.
+
+        Decided before any call: nothing is asked of an account Slipway may not reach.
+        """
+        refusal = self._reach.refusal(target.cluster_name, target.at(self._reach.home), partition_of(target.cluster))
+        if refusal is None:
+            return None
+        return Outcome(
+            Status.ERROR,
+            refusal.reason,
+            error_code=refusal.code,
+            rule=rule.name,
+            parameter=rule.parameter,
+            target=target,
+        )
 
     def _held(
         self, push: Push, rule: Rule, target: Target, verdict: Verdict, approved_by: str | None, persist: bool

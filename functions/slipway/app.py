@@ -17,15 +17,17 @@ if TYPE_CHECKING:
 
     from slipway.aws.calls import Caller
     from slipway.aws.ecr import EcrRegistry
-    from slipway.aws.ecs import EcsAdapter
+    from slipway.aws.fleet import EcsFleet
     from slipway.aws.pacing import Pacer
     from slipway.aws.sns import SnsNotifier
     from slipway.aws.sqs import SqsWorkQueue
     from slipway.aws.ssm import ParameterStoreRules
     from slipway.aws.store import DynamoStore
+    from slipway.aws.sts import TargetRoles
     from slipway.control import Control
     from slipway.deploy import Deployer
     from slipway.gates import Gatekeeper
+    from slipway.places import Place
     from slipway.reconcile import Reconciler
     from slipway.settings import Settings
     from slipway.tracking import Tracker
@@ -62,18 +64,45 @@ class App:
 
         return boto3.session.Session()
 
-    def client(self, service: str, validate: bool = True, retries: dict[str, Any] | None = None) -> Any:
+    def client(
+        self,
+        service: str,
+        validate: bool = True,
+        retries: dict[str, Any] | None = None,
+        region: str | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> Any:
         from slipway.aws.clients import client
 
         pool = self.settings.max_concurrency + 4
-        return client(service, session=self._session, pool=pool, validate=validate, retries=retries)
+        return client(
+            service,
+            session=self._session,
+            pool=pool,
+            validate=validate,
+            retries=retries,
+            region=region,
+            credentials=credentials,
+        )
 
-    def caller(self, service: str, client: Any) -> Caller:
-        """The paced, deadline-bounded calls of one client."""
+    def caller(self, service: str, client: Any, scope: str | None = None) -> Caller:
+        """The paced, deadline-bounded calls of one client (``scope``: the account and Region it paces as)."""
         from slipway.aws.calls import Caller
         from slipway.telemetry import count
 
-        return Caller(service, str(client.meta.region_name or ""), self.pacer, count=count)
+        return Caller(service, scope or str(client.meta.region_name or ""), self.pacer, count=count)
+
+    @cached_property
+    def home(self) -> Place:
+        """The stack's own account and Region (the account from STS when the environment does not say)."""
+        from slipway.aws.clients import STANDARD_RETRIES
+        from slipway.places import Place
+
+        home = self.settings.home
+        if home.account and home.region:
+            return home
+        sts = self.client("sts", retries=STANDARD_RETRIES)
+        return Place(home.account or str(sts.get_caller_identity()["Account"]), home.region or sts.meta.region_name)
 
     @cached_property
     def pacer(self) -> Pacer:
@@ -82,11 +111,30 @@ class App:
         return Pacer(ecs_quotas(self.settings.ecs_quotas))
 
     @cached_property
-    def ecs(self) -> EcsAdapter:
+    def ecs(self) -> EcsFleet:
+        """ECS wherever a call's ARN points: Slipway's own account and Region, or a target account's."""
+        from slipway.aws.accounts import Accounts
         from slipway.aws.ecs import EcsAdapter
+        from slipway.aws.fleet import EcsFleet
 
-        ecs = self.client("ecs")
-        return EcsAdapter(ecs, self.pacer, self.caller("ecs", ecs))
+        def adapter(place: Place, credentials: dict[str, str] | None) -> EcsAdapter:
+            at_home = place == self.home
+            ecs = self.client("ecs", region=None if at_home else place.region, credentials=credentials)
+            scope = None if at_home else str(place)  # home keeps its Region's buckets
+            return EcsAdapter(ecs, self.pacer, self.caller("ecs", ecs, scope), None if at_home else place)
+
+        return EcsFleet(self.home, Accounts(self.home, self.target_roles, adapter).reach)
+
+    @cached_property
+    def target_roles(self) -> TargetRoles:
+        import os
+
+        from slipway.aws.sts import TargetRoles
+
+        sts = self.client("sts")
+        session = f"slipway-{os.environ.get('AWS_LAMBDA_FUNCTION_NAME', 'cli')}"
+        partition = self._session.get_partition_for_region(self.home.region) if self.home.region else "aws"
+        return TargetRoles(sts, self.settings.target_role_name, session, partition, self.caller("sts", sts))
 
     @cached_property
     def rules(self) -> ParameterStoreRules:
@@ -94,7 +142,8 @@ class App:
 
         ssm = self.client("ssm")
         settings = self.settings
-        return ParameterStoreRules(settings.rules_path, settings.rules_cache_seconds, ssm, self.caller("ssm", ssm))
+        cache = settings.rules_cache_seconds
+        return ParameterStoreRules(settings.rules_path, cache, ssm, self.caller("ssm", ssm), home=self.home)
 
     @cached_property
     def dynamodb(self) -> Any:
@@ -113,7 +162,7 @@ class App:
         from slipway.aws.sns import SnsNotifier
 
         sns = self.client("sns")
-        return SnsNotifier(self.settings.topic_arn, sns, self.caller("sns", sns))
+        return SnsNotifier(self.settings.topic_arn, sns, self.caller("sns", sns), home=self.home)
 
     @cached_property
     def queue(self) -> SqsWorkQueue | None:
@@ -144,7 +193,7 @@ class App:
             self.notifier,
             queue=self.queue,
             max_concurrency=self.settings.max_concurrency,
-            allowed_clusters=self.settings.allowed_clusters,
+            reach=self.settings.reach,
             count=count,
             tracker=self.tracker,
             clock=self.clock,

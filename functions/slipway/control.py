@@ -134,7 +134,9 @@ class Control:
     def _deployment(self, rollout: Rollout) -> ServiceDeployment | None:
         arn = rollout.service_deployment_arn
         if not arn:
-            listed = self._ecs.list_service_deployments(rollout.cluster, rollout.service, ["PENDING", "IN_PROGRESS"])
+            listed = self._ecs.list_service_deployments(
+                rollout.cluster_ref, rollout.service, ["PENDING", "IN_PROGRESS"]
+            )
             arn = listed[0] if listed else None
         if not arn:
             return None

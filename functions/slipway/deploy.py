@@ -27,6 +27,7 @@ from slipway.handon import MAX_TRIES, Continuation, continuations
 from slipway.model import RECONCILE, Hold, Push, Status
 from slipway.outcome import Outcome
 from slipway.pipeline import Passage, Pipeline
+from slipway.places import Place, Reach
 from slipway.ports import Ecs, Notifier, RuleSource, Store, Superseder, WorkQueue
 from slipway.preview import PlanLine, Preview
 from slipway.pushes import EVENT, PushMark, PushOrder
@@ -68,7 +69,7 @@ class Deployer:
         *,
         queue: WorkQueue | None = None,
         max_concurrency: int = 16,
-        allowed_clusters: tuple[str, ...] = ("*",),
+        reach: Reach | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         count: Count = lambda name, value: None,
         sleep: Callable[[float], None] = time.sleep,
@@ -83,7 +84,7 @@ class Deployer:
         self._count = count
         self._order = PushOrder(store)
         self._reporter = Reporter(notifier, store, tracker, clock, count)
-        self.admission = Admission(store, gates, allowed_clusters, clock)
+        self.admission = Admission(store, gates, reach or Reach(Place("", "")), clock)
         self.pipeline = Pipeline(
             ecs, store, notifier, clock=clock, sleep=sleep, workers=max_concurrency, hook_role=hook_role
         )

@@ -70,6 +70,21 @@ class EcrImageActionEvent(EventBridgeModel):
     detail: EcrImageActionDetail
 
 
+class EcrReplicationActionDetail(EcrImageActionDetail):
+    """``detail`` of an ``ECR Replication Action`` event: emitted in the destination registry."""
+
+    source_account: str | None = Field(default=None, alias="source-account")
+    source_region: str | None = Field(default=None, alias="source-region")
+
+
+class EcrReplicationActionEvent(EventBridgeModel):
+    """An ``ECR Replication Action`` event; ``account`` and ``region`` are the destination's."""
+
+    source: Literal["aws.ecr"]
+    detail_type: Literal["ECR Replication Action"] = Field(alias="detail-type")
+    detail: EcrReplicationActionDetail
+
+
 class EcsDeploymentDetail(BaseModel):
     """``detail`` of an ``ECS Deployment State Change`` event."""
 

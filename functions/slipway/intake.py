@@ -8,9 +8,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from slipway.artifacts import artifact_kind
-from slipway.events import EcrImageActionEvent
+from slipway.events import EcrImageActionEvent, EcrReplicationActionEvent
 from slipway.model import Push
 from slipway.notifications import Notification
+from slipway.places import ACCOUNT, Place
 
 
 class PushRejected(ValueError):
@@ -27,14 +28,20 @@ class PushRejected(ValueError):
         super().__init__(reason)
 
 
-def push_from_event(event: EcrImageActionEvent, own_account: str, own_region: str, allow_foreign: bool) -> Push:
-    """The Push an ECR Image Action event describes, if Slipway should act on it."""
+def push_from_event(
+    event: EcrImageActionEvent | EcrReplicationActionEvent, home: Place, registries: tuple[str, ...]
+) -> Push:
+    """The Push an ECR Image Action (or Replication Action) event describes, if Slipway should act on it.
+
+    A replication is a push in its destination registry (the event's account and Region):
+    ECR emits no Image Action there, and the services of that Region pull the replica.
+    """
     detail = event.detail
-    if detail.action_type != "PUSH" or detail.result != "SUCCESS":
-        raise PushRejected(
-            f"ECR {detail.action_type} with result {detail.result} is not a push to deploy", ignored=True
-        )
-    # Before the account check: an artifact is never deployed, so a replicated signature
+    replicated = isinstance(event, EcrReplicationActionEvent)
+    expected = "REPLICATE" if replicated else "PUSH"
+    if detail.action_type != expected or detail.result != "SUCCESS":
+        raise PushRejected(_not_a_push(detail.action_type, detail.result, event), ignored=True)
+    # Before the registry check: an artifact is never deployed, so a replicated signature
     # is no error to report.
     artifact = artifact_kind(detail.manifest_media_type, detail.artifact_media_type, detail.image_tag)
     if artifact:
@@ -44,11 +51,12 @@ def push_from_event(event: EcrImageActionEvent, own_account: str, own_region: st
             ignored=True,
             artifact=artifact,
         )
-    foreign = (own_account and event.account != own_account) or (own_region and event.region != own_region)
-    if foreign and not allow_foreign:
+    if not registry_allowed(event.account, event.region, home, registries):
+        what = "replication into" if replicated else "push from"
         raise PushRejected(
-            f"push from account {event.account} in {event.region} is not from this stack's account "
-            f"{own_account} in {own_region}; set the AllowForeignPushes parameter to deploy such pushes"
+            f"{what} account {event.account} in {event.region} is not from a registry this stack deploys "
+            f"(its own, {home.account} in {home.region}, and AllowedRegistries: {', '.join(registries) or 'none'}); "
+            "add the account and Region to the AllowedRegistries parameter to deploy such pushes"
         )
     return Push(
         event_id=event.id,
@@ -61,13 +69,35 @@ def push_from_event(event: EcrImageActionEvent, own_account: str, own_region: st
     )
 
 
+def registry_allowed(account: str, region: str, home: Place, registries: tuple[str, ...]) -> bool:
+    """Whether a push from ``account`` in ``region`` is one to deploy: each is home's or listed."""
+    accounts = {home.account, *(r for r in registries if ACCOUNT.match(r))}
+    regions = {home.region, *(r for r in registries if not ACCOUNT.match(r))}
+    return (not home.account or account in accounts) and (not home.region or region in regions)
+
+
+def _not_a_push(action: str, result: str, event: EcrImageActionEvent | EcrReplicationActionEvent) -> str:
+    if isinstance(event, EcrReplicationActionEvent):
+        detail = event.detail
+        origin = f" from {detail.source_account} in {detail.source_region}" if detail.source_account else ""
+        return f"ECR replication of {detail.repository_name}{origin} with result {result} is not a push to deploy"
+    return f"ECR {action} with result {result} is not a push to deploy"
+
+
+def parse_push_event(event: dict[str, Any]) -> EcrImageActionEvent | EcrReplicationActionEvent:
+    """The typed model of an ECR push or replication event (pydantic's ValidationError if it is neither)."""
+    if event.get("detail-type") == "ECR Replication Action":
+        return EcrReplicationActionEvent.model_validate(event)
+    return EcrImageActionEvent.model_validate(event)
+
+
 def rejection_notice(event: Any, problem: Exception) -> Notification:
     """A notification for an event that cannot be deployed (status ERROR or IGNORED)."""
     event = event if isinstance(event, dict) else {}
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
     is_ecr_push = (
         event.get("source") == "aws.ecr"
-        and detail.get("action-type", "PUSH") == "PUSH"
+        and detail.get("action-type", "PUSH") in ("PUSH", "REPLICATE")
         and detail.get("result", "SUCCESS") == "SUCCESS"
     )
     if isinstance(problem, PushRejected):
@@ -88,6 +118,8 @@ def rejection_notice(event: Any, problem: Exception) -> Notification:
         reason=reason,
         error_code="InvalidEvent" if status == "ERROR" else None,
         event_id=_text(event.get("id")),
+        account=_text(event.get("account")),
+        region=_text(event.get("region")),
         time=datetime.now(UTC),
     )
 

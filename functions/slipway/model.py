@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from slipway.places import Place, of_arn, service_key
+
 
 class Status(StrEnum):
     """Every status a rollout can report on the topic."""
@@ -113,6 +115,7 @@ class Service:
     scheduling_strategy: str = "REPLICA"
     traffic: Traffic = field(default_factory=lambda: Traffic())
     current_service_deployment: str | None = None  # the ARN DescribeServiceDeployments takes
+    place: Place | None = None  # its account and Region, when they are not Slipway's own
 
     @property
     def cluster_name(self) -> str:
@@ -120,7 +123,7 @@ class Service:
 
     @property
     def key(self) -> str:
-        return f"{self.cluster_name}/{self.name}"
+        return service_key(self.cluster_name, self.name, self.place)
 
     def primary(self) -> Deployment | None:
         return next((d for d in self.deployments if d.status == "PRIMARY"), None)
@@ -223,6 +226,26 @@ class Rollout:
     progress: str | None = None  # the key of the last PROGRESS milestone reported
     aborted_by: str | None = None
     abort_reason: str | None = None
+
+    @property
+    def account(self) -> str | None:
+        """The account of the service (from its ARN)."""
+        place = of_arn(self.service_arn)
+        return place.account if place else None
+
+    @property
+    def region(self) -> str | None:
+        place = of_arn(self.service_arn)
+        return place.region if place else None
+
+    @property
+    def cluster_ref(self) -> str:
+        """How ECS calls name the cluster: its ARN (which says where it is), or its name at home."""
+        arn = self.service_arn
+        if arn.startswith("arn:") and ":service/" in arn and arn.count("/") >= 2:
+            prefix, resource = arn.split(":service/", 1)
+            return f"{prefix}:cluster/{resource.split('/', 1)[0]}"
+        return self.cluster
 
     @property
     def duration_seconds(self) -> int | None:

@@ -64,6 +64,8 @@ def outcome_notification(rollout: Rollout, now: datetime, status: str | None = N
         image=rollout.image,
         cluster=rollout.cluster,
         service=rollout.service,
+        account=rollout.account,
+        region=rollout.region,
         launch_type=rollout.launch_type,
         rule=rollout.rule,
         task_definition=rollout.task_definition,
@@ -212,7 +214,7 @@ class Mover:
     def service(self, rollout: Rollout) -> Service | None:
         """The rollout's service as ECS describes it now; None when ECS refuses (a throttle is raised: retry)."""
         try:
-            lookup = self._ecs.describe_services(rollout.cluster, [rollout.service])
+            lookup = self._ecs.describe_services(rollout.cluster_ref, [rollout.service])
         except AwsError as error:
             if error.retryable:
                 raise  # the invocation fails and is retried, rather than guessing an outcome
@@ -224,7 +226,7 @@ class Mover:
         if not rollout.deployment_id:
             return ()
         try:
-            tasks = self._ecs.describe_tasks(rollout.cluster, rollout.deployment_id, rollout.task_definition)
+            tasks = self._ecs.describe_tasks(rollout.cluster_ref, rollout.deployment_id, rollout.task_definition)
         except AwsError as error:
             logger.warning("cannot read stopped tasks", extra={"error": str(error)})
             return ()

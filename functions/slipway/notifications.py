@@ -1,7 +1,8 @@
 """The subscribers' interface: one SNS message per target and outcome.
 
 ``Message`` is a JSON object; ``MessageAttributes`` carry ``status``, ``repository``,
-``cluster``, ``service`` and ``rule`` so teams can subscribe with filter policies.
+``cluster``, ``service``, ``rule``, ``account`` and ``region`` so teams can subscribe with
+filter policies.
 An attribute with no value (an invalid rule names no service) is left out, since
 SNS refuses empty attribute values.
 """
@@ -14,8 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from slipway.places import Place
+
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters, no line breaks.
-FILTER_ATTRIBUTES = ("status", "repository", "cluster", "service", "rule")
+FILTER_ATTRIBUTES = ("status", "repository", "cluster", "service", "rule", "account", "region")
 # Keys that belong to some statuses only; left out of a message when they have no value.
 OPTIONAL = frozenset(
     {
@@ -51,6 +54,8 @@ class Notification(BaseModel):
     image: str | None = None
     cluster: str | None = None
     service: str | None = None
+    account: str | None = None  # where the service is (the stack's own when nothing else is known)
+    region: str | None = None
     launch_type: str | None = None
     rule: str | None = None
     parameter: str | None = None
@@ -79,11 +84,19 @@ class Notification(BaseModel):
     aborted_by: str | None = None
     time: datetime
 
-    def subject(self) -> str:
-        """``[STATUS] repository:tag -> cluster/service``, cut to what SNS accepts."""
+    def placed(self, home: Place) -> Notification:
+        """The message about a service with the stack's own account and Region where it names none."""
+        if not self.service or (self.account and self.region):
+            return self
+        return self.model_copy(update={"account": self.account or home.account, "region": self.region or home.region})
+
+    def subject(self, home: Place | None = None) -> str:
+        """``[STATUS] repository:tag -> cluster/service`` (with the account and Region when they are not
+        ``home``), cut to what SNS accepts."""
         image = f"{self.repository or '?'}:{self.tag}" if self.tag else (self.repository or "?")
+        elsewhere = home is not None and self.account and (self.account, self.region) != (home.account, home.region)
         if self.service:
-            where = f" -> {self.cluster}/{self.service}"
+            where = f" -> {self.cluster}/{self.service}" + (f" in {self.account} {self.region}" if elsewhere else "")
         elif self.rule or self.parameter:
             where = f" -> rule {self.rule or self.parameter}"
         else:
@@ -106,13 +119,14 @@ class Notification(BaseModel):
                 values.pop(key, None)
         return json.dumps(values)
 
-    def as_entry(self, entry_id: str) -> dict[str, Any]:
-        """A PublishBatch entry."""
+    def as_entry(self, entry_id: str, home: Place | None = None) -> dict[str, Any]:
+        """A PublishBatch entry (naming ``home`` as the account and Region when the message names none)."""
+        message = self.placed(home) if home else self
         return {
             "Id": entry_id,
-            "Subject": self.subject(),
-            "Message": self.body(),
-            "MessageAttributes": self.attributes(),
+            "Subject": message.subject(home),
+            "Message": message.body(),
+            "MessageAttributes": message.attributes(),
         }
 
 

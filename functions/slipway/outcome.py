@@ -8,6 +8,7 @@ from datetime import datetime
 from slipway.errors import AwsError
 from slipway.model import Push, Service, Status
 from slipway.notifications import Notification
+from slipway.places import of_arn
 from slipway.rules import Rule, Target
 
 
@@ -68,6 +69,7 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
     """The message subscribers get for one target's outcome."""
     service = outcome.service
     target = outcome.target
+    place = of_arn(service.arn) if service else (target.place if target else None)
     return Notification(
         status=outcome.status.value,
         repository=push.repository,
@@ -76,6 +78,8 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
         image=push.image,
         cluster=service.cluster_name if service else (target.cluster_name if target else None),
         service=service.name if service else (target.service if target else None),
+        account=place.account if place else None,
+        region=place.region if place else None,
         launch_type=outcome.launch_type,
         rule=outcome.rule,
         parameter=outcome.parameter,

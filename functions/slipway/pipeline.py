@@ -9,9 +9,13 @@ records them as they finish.
 Pacing is part of the plan, not only of the calls: before a group is taken, the ECS
 port forecasts when its RegisterTaskDefinition and UpdateService tokens will come. A
 group that would not start before the invocation's work deadline is not claimed: it
-waits, with every target after it, and the Deployer hands the waiting targets on to a
-later invocation. The reader stays a little ahead of the workers (LOOKAHEAD), so services
-are read shortly before they are updated, not minutes before.
+waits, with every target after it in its account and Region, and the Deployer hands the
+waiting targets on to a later invocation. The reader stays a little ahead of the workers
+(LOOKAHEAD), so services are read shortly before they are updated, not minutes before.
+
+ECS's buckets are per account and Region, and so is everything here that waits for them:
+targets are taken in turn from each place, and each place has its own queue and crews,
+so that a push to fifty services in each of three accounts runs the three side by side.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,13 +34,14 @@ from slipway.claims import Busy, Claims, Decision, Fresh, Reannounce, Settle
 from slipway.errors import AwsError
 from slipway.model import Push
 from slipway.outcome import Outcome
+from slipway.places import Place
 from slipway.ports import Ecs, Notifier, PipelineStore
 from slipway.reading import TargetReader
 from slipway.recorder import Recording
 from slipway.records import Record
 from slipway.revisions import RevisionGroup, group
 from slipway.rollout import Roller
-from slipway.workers import Crew
+from slipway.workers import Crews
 
 Still = Callable[[Assignment], Outcome | None]  # an assignment still wanted: None, else why not
 
@@ -96,13 +102,14 @@ class Pipeline:
         ``still`` is asked before every chunk after the first (each may start minutes later):
         an assignment it answers with an Outcome is not rolled out (a newer push overtook it).
         """
-        with Crew(self._workers) as crew, Crew(REGISTRARS) as registrar:
-            return _Passage(self, push, assignments, crew, registrar, still).run()
+        with Crews(self._workers) as crews, Crews(REGISTRARS) as registrars:
+            return _Passage(self, push, assignments, crews, registrars, still).run()
 
     def run_attempts(self, push: Push, attempts: Sequence[Attempt]) -> Passage:
         """The same for attempts read already (a rollback; tests that hand the pipeline what it read)."""
-        with Crew(self._workers) as crew, Crew(REGISTRARS) as registrar:
-            return _Passage(self, push, [a.assignment for a in attempts], crew, registrar).run(list(attempts))
+        with Crews(self._workers) as crews, Crews(REGISTRARS) as registrars:
+            assignments = [a.assignment for a in attempts]
+            return _Passage(self, push, assignments, crews, registrars).run(list(attempts))
 
 
 class _Passage:
@@ -113,18 +120,21 @@ class _Passage:
         pipeline: Pipeline,
         push: Push,
         assignments: Sequence[Assignment],
-        crew: Crew,
-        registrar: Crew,
+        crews: Crews,
+        registrars: Crews,
         still: Still | None = None,
     ) -> None:
-        """``registrar`` runs the groups (a registration each, waiting for its token) and the attempts that
-        go alone; ``crew`` the updates, records and reannouncements, so that they never wait behind a
-        registration's token."""
+        """``registrars`` run the groups (a registration each, waiting for its token) and the attempts that
+        go alone; ``crews`` the updates, records and reannouncements, so that they never wait behind a
+        registration's token. Both have one crew per place."""
         self.p = pipeline
         self.push = push
         self.assignments = list(assignments)
-        self.crew = crew
-        self.registrar = registrar
+        self.order = _in_turn([a.target.place for a in self.assignments])
+        self.places = {a.target.place for a in self.assignments}
+        self.waiting: set[Place | None] = set()  # places whose next group waits for a later invocation
+        self.crews = crews
+        self.registrars = registrars
         self.still = still
         self.budget = budget.current()
         self.outcomes: list[Outcome | None] = [None] * len(self.assignments)
@@ -132,8 +142,8 @@ class _Passage:
         self.alone: list[tuple[int, Attempt]] = []
         self.recording = pipeline.recording(push)
         self._queued = threading.Condition()
-        self.queued_registrations = 0
-        self.queued_updates = 0
+        self.queued_registrations: Counter[Place | None] = Counter()
+        self.queued_updates: Counter[Place | None] = Counter()
         self.next_turn = 0.0
 
     def run(self, read: list[Attempt | Outcome] | None = None) -> Passage:
@@ -142,12 +152,12 @@ class _Passage:
             self._wait_for_room()
             if self.budget.work_remaining() <= 0:
                 break
-            indices = list(range(start, stop))
+            indices = self.order[start:stop]
             if start and self.still is not None:
                 indices = self._still_wanted(indices)
             items = [read[i] for i in indices] if read is not None else self._read(indices)
             if not self._chunk(indices, items):
-                break  # a group had to wait: so does everything after it
+                break  # a group of every place had to wait: so does everything after them
         self._join()
         self.recording.flush()  # the attempts that go alone see the claims and records of the others
         self._alone()
@@ -176,7 +186,7 @@ class _Passage:
         return self.p.reader.read(self.push, [self.assignments[i] for i in indices])
 
     def _chunk(self, indices: Sequence[int], read: list[Attempt | Outcome]) -> bool:
-        """Start a chunk's groups; False when some of them had to wait (nothing after them starts).
+        """Start a chunk's groups; False when every place has a group that had to wait (nothing after starts).
 
         A push to one service goes alone: its claim is one conditional write, not a transaction.
         """
@@ -211,56 +221,66 @@ class _Passage:
             members = tuple(m for m in revision_group.members if id(m) in ready)
             if members:
                 self._start(RevisionGroup(members, revision_group.revision))
-        return len(taken) == len(groups)
+        return self.waiting != self.places
 
     def _take(self, groups: list[RevisionGroup]) -> list[RevisionGroup]:
-        """The groups whose ECS tokens come before the work deadline, in order; the rest wait."""
+        """The groups whose ECS tokens come before the work deadline, in order; the rest wait.
+
+        Per place: once one of a place's groups waits, every later group of that place waits too.
+        """
         taken: list[RevisionGroup] = []
         for candidate in groups:
-            registrations = self.queued_registrations + (1 if candidate.registers else 0)
-            updates = self.queued_updates + len(candidate)
+            place = candidate.place
+            if place in self.waiting:
+                continue
+            registrations = self.queued_registrations[place] + (1 if candidate.registers else 0)
+            updates = self.queued_updates[place] + len(candidate)
             ready_in = max(
-                self.p.ecs.forecast("RegisterTaskDefinition", registrations) if candidate.registers else 0.0,
-                self.p.ecs.forecast("UpdateService", updates),
+                self.p.ecs.forecast("RegisterTaskDefinition", registrations, place) if candidate.registers else 0.0,
+                self.p.ecs.forecast("UpdateService", updates, place),
             )
             left = self.budget.work_remaining()
             if ready_in + START_MARGIN > left:
-                self.next_turn = ready_in + START_MARGIN - left
-                break
+                turn = ready_in + START_MARGIN - left
+                self.next_turn = min(self.next_turn, turn) if self.waiting else turn
+                self.waiting.add(place)
+                continue
             with self._queued:
-                self.queued_registrations = registrations
-                self.queued_updates = updates
+                self.queued_registrations[place] = registrations
+                self.queued_updates[place] = updates
             taken.append(candidate)
         return taken
 
     def _wait_for_room(self) -> None:
         """Read the next chunk only once the workers are close to needing it."""
+        room = LOOKAHEAD * len(self.places)
         with self._queued:
-            while self.queued_registrations > LOOKAHEAD and self.budget.work_remaining() > 0:
+            while self.queued_registrations.total() > room and self.budget.work_remaining() > 0:
                 self._queued.wait(timeout=0.5)
 
     # -- the work on the crews ------------------------------------------------------------
     def _join(self) -> None:
-        self.registrar.join()  # its tasks start updates on the crew; the crew's start nothing on it
-        self.crew.join()
+        self.registrars.join()  # their tasks start updates on the crews; the crews' start nothing on them
+        self.crews.join()
 
     def _start(self, revision_group: RevisionGroup) -> None:
-        self.registrar.spawn(self._roll, revision_group)
+        self.registrars[revision_group.place].spawn(self._roll, revision_group)
 
     def _roll(self, revision_group: RevisionGroup) -> None:
         # Leave the queue as the call takes its token, so the forecast counts each once.
-        self._dequeue(registrations=1 if revision_group.registers else 0)
+        place = revision_group.place
+        self._dequeue(place, registrations=1 if revision_group.registers else 0)
         registered = self.p.roller.register(revision_group)
         if registered.revision is None:
-            self._dequeue(updates=len(revision_group))
+            self._dequeue(place, updates=len(revision_group))
             for member, outcome in zip(revision_group.members, registered.outcomes, strict=True):
                 self._end(member.attempt, outcome)
             return
         for member in revision_group.members:
-            self.crew.spawn(self._update, member, registered.revision)
+            self.crews[place].spawn(self._update, member, registered.revision)
 
     def _update(self, deploy: Deploy, revision: str) -> None:
-        self._dequeue(updates=1)
+        self._dequeue(deploy.attempt.service.place, updates=1)
         result = self.p.roller.update(deploy, revision)
         self._settled(deploy.attempt, result)
 
@@ -279,16 +299,19 @@ class _Passage:
         if isinstance(decision, Outcome):
             self.outcomes[i] = decision
         elif isinstance(decision, Settle):
-            self.crew.spawn(self._settle, decision)
+            self.crews[decision.attempt.service.place].spawn(self._settle, decision)
         elif isinstance(decision, Reannounce):
-            self.crew.spawn(self.recording.reannounce, decision.attempt, decision.state)
+            self.crews[decision.attempt.service.place].spawn(
+                self.recording.reannounce, decision.attempt, decision.state
+            )
         elif isinstance(decision, Busy):
             self.alone.append((i, decision.attempt))
         elif isinstance(decision, Deploy):  # claimed by claim_alone, or an earlier attempt's
             deploy = decision
+            place = deploy.attempt.service.place
             with self._queued:
-                self.queued_registrations += 1 if deploy.revision is None else 0
-                self.queued_updates += 1
+                self.queued_registrations[place] += 1 if deploy.revision is None else 0
+                self.queued_updates[place] += 1
             self._start(RevisionGroup((deploy,), deploy.revision))
         else:
             raise AssertionError(f"a {type(decision).__name__} is claimed before it is dispatched")
@@ -296,10 +319,10 @@ class _Passage:
     def _end(self, attempt: Attempt, outcome: Outcome) -> None:
         self.outcomes[self.index[attempt.rollout_id]] = outcome
 
-    def _dequeue(self, registrations: int = 0, updates: int = 0) -> None:
+    def _dequeue(self, place: Place | None, registrations: int = 0, updates: int = 0) -> None:
         with self._queued:
-            self.queued_registrations -= registrations
-            self.queued_updates -= updates
+            self.queued_registrations[place] -= registrations
+            self.queued_updates[place] -= updates
             self._queued.notify_all()
 
     # -- services claimed one by one, after the groups -----------------------------------
@@ -315,7 +338,18 @@ class _Passage:
             self._dispatch(i, decision)
 
         for i, attempt in self.alone:
-            self.registrar.spawn(settle, i, attempt)
+            self.registrars[attempt.service.place].spawn(settle, i, attempt)
+
+
+def _in_turn(places: Sequence[Place | None]) -> list[int]:
+    """The assignments' indices taking one of each place in turn, each place's in their own order."""
+    by_place: dict[Place | None, list[int]] = defaultdict(list)
+    for i, place in enumerate(places):
+        by_place[place].append(i)
+    if len(by_place) <= 1:
+        return list(range(len(places)))
+    turns = itertools.zip_longest(*by_place.values())
+    return [i for turn in turns for i in turn if i is not None]
 
 
 def _chunks(count: int, first: int) -> list[tuple[int, int]]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from slipway.errors import AwsError
 from slipway.model import DigestRecord, Hold, Push, Rollout, Service, ServiceDeployment, ServiceState, TaskDefinition
+from slipway.places import Place
 from slipway.rules import Rule, RuleInvalid
 
 if TYPE_CHECKING:
@@ -60,7 +61,11 @@ class Ecs(Protocol):
 
     def describe_task_definition(self, arn: str) -> TaskDefinition: ...
 
-    def register_task_definition(self, body: dict[str, Any], tags: Sequence[tuple[str, str]]) -> str: ...
+    def register_task_definition(
+        self, body: dict[str, Any], tags: Sequence[tuple[str, str]], place: Place | None = None
+    ) -> str:
+        """Register a revision in ``place`` (None: Slipway's own account and Region); its ARN."""
+        ...
 
     def update_service(
         self, cluster: str, service: str, task_definition: str, deployment_configuration: dict[str, Any]
@@ -70,8 +75,8 @@ class Ecs(Protocol):
         self, cluster: str, deployment_id: str, task_definition: str, limit: int = 3
     ) -> list[dict[str, Any]]: ...
 
-    def forecast(self, operation: str, count: int) -> float:
-        """Seconds until ``count`` more ``operation`` calls could go, at the account's pace (0: now)."""
+    def forecast(self, operation: str, count: int, place: Place | None = None) -> float:
+        """Seconds until ``count`` more ``operation`` calls could go in ``place``, at its pace (0: now)."""
         ...
 
 

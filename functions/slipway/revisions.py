@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slipway.attempt import Deploy
+from slipway.places import Place
 from slipway.plan import TAG_PREFIX, TAG_VALUE_LIMIT
 
 
@@ -45,6 +46,11 @@ class RevisionGroup:
         assert plan is not None
         rules = " ".join(sorted({m.attempt.rule.name for m in self.members}))
         return tuple((k, rules if k == TAG_PREFIX + "rule" else v) for k, v in plan.tags)
+
+    @property
+    def place(self) -> Place | None:
+        """Where its services are (None: Slipway's own account and Region): a revision is registered there."""
+        return self.members[0].attempt.service.place
 
     def __len__(self) -> int:
         return len(self.members)

@@ -39,7 +39,7 @@ class Roller:
         if group.revision is not None:
             return Registered(group.revision)
         try:
-            return Registered(self._ecs.register_task_definition(group.body, group.tags))
+            return Registered(self._ecs.register_task_definition(group.body, group.tags, group.place))
         except AwsError as error:
             if not error.retryable:
                 for member in group.members:

@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger
 
 from slipway.errors import AwsError
 from slipway.notifications import Notification
+from slipway.places import Reach, partition_of
 from slipway.ports import RuleReader, RuleSet, ServiceReader
 from slipway.rules import Rule, RuleInvalid, parse_rule, split_parameter
 from slipway.strategy import unfit_service
@@ -33,27 +34,14 @@ class RuleVersion:
     modified_at: datetime | None
 
 
-def live_problems(
-    rule: Rule,
-    ecs: ServiceReader,
-    siblings: RuleSet,
-    account: str,
-    region: str,
-    allowed_clusters: tuple[str, ...],
-) -> list[str]:
-    """What makes a well-formed rule wrong or dangerous in this account, each as ``path: problem``."""
+def live_problems(rule: Rule, ecs: ServiceReader, siblings: RuleSet, reach: Reach) -> list[str]:
+    """What makes a well-formed rule wrong or dangerous where it deploys, each as ``path: problem``."""
     problems: list[str] = []
     for index, target in enumerate(rule.spec.targets):
         path = f"targets[{index}]"
-        if target.elsewhere(account, region):
-            problems.append(
-                f"{path}.cluster: {target.cluster} is not in this stack's account {account} and region {region}"
-            )
-            continue
-        if not target.allowed_by(allowed_clusters):
-            problems.append(
-                f'{path}.cluster: "{target.cluster_name}" is not in AllowedClusters ({", ".join(allowed_clusters)})'
-            )
+        refusal = reach.refusal(target.cluster_name, target.at(reach.home), partition_of(target.cluster))
+        if refusal:
+            problems.append(f"{path}.cluster: {refusal.reason}")
             continue
         problems.extend(_service_problems(path, rule, target, ecs))
     problems.extend(_sibling_problems(rule, siblings))
@@ -125,18 +113,14 @@ class RuleChecker:
         ecs: ServiceReader,
         notifier: Any,
         rules_path: str,
-        account: str,
-        region: str,
-        allowed_clusters: tuple[str, ...] = ("*",),
+        reach: Reach,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._reader = reader
         self._ecs = ecs
         self._notifier = notifier
         self._rules_path = rules_path
-        self._account = account
-        self._region = region
-        self._allowed = allowed_clusters
+        self._reach = reach
         self._clock = clock
 
     def on_change(self, name: str, operation: str) -> Notification | None:
@@ -180,11 +164,11 @@ class RuleChecker:
 
     def problems(self, repository: str, rule_name: str, current: RuleVersion) -> list[str]:
         try:
-            rule = parse_rule(repository, rule_name, current.name, current.value, current.version)
+            rule = parse_rule(repository, rule_name, current.name, current.value, current.version, self._reach.home)
         except RuleInvalid as invalid:
             return list(invalid.problems)
         siblings = self._reader.load(repository, fresh=True)
-        return live_problems(rule, self._ecs, siblings, self._account, self._region, self._allowed)
+        return live_problems(rule, self._ecs, siblings, self._reach)
 
     def _publish(self, notice: Notification) -> Notification:
         log = logger.warning if notice.status == RULE_INVALID else logger.info

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from slipway.places import Place, cluster_allowed, of_arn, partition_of, service_key
 from slipway.rule_strategies import (
     _UNION_MEMBERS,
     APPROVAL_STAGE,
@@ -63,7 +64,13 @@ class RuleInvalid(ValueError):
 
 
 class Target(_Strict):
-    """One ECS service a rule deploys to; ``container`` narrows which container changes."""
+    """One ECS service a rule deploys to; ``container`` narrows which container changes.
+
+    ``cluster`` is a name (a cluster of Slipway's own account and Region) or a cluster ARN
+    (any account and Region). A rule validated with its stack's home (``context={"home":
+    Place}``) keeps an ARN of the home as the bare name, so that a service has one key
+    however a rule spells its cluster.
+    """
 
     cluster: str = Field(min_length=1)
     service: str = Field(min_length=1)
@@ -71,10 +78,14 @@ class Target(_Strict):
 
     @field_validator("cluster")
     @classmethod
-    def _cluster_name_or_arn(cls, value: str) -> str:
+    def _cluster_name_or_arn(cls, value: str, info: ValidationInfo) -> str:
         if value.startswith("arn:"):
-            if not _CLUSTER_ARN.match(value):
+            match = _CLUSTER_ARN.match(value)
+            if not match:
                 raise ValueError(f"{value!r} is not an ECS cluster ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME)")
+            home = (info.context or {}).get("home")
+            if home is not None and Place(match.group("account"), match.group("region")) == home:
+                return match.group("name")
         elif not _NAME_RE.match(value):
             raise ValueError(f"{value!r} is not a cluster name (letters, digits, '-' and '_', up to 255)")
         return value
@@ -92,30 +103,22 @@ class Target(_Strict):
         return match.group("name") if match else self.cluster
 
     @property
-    def cluster_account(self) -> str | None:
-        match = _CLUSTER_ARN.match(self.cluster)
-        return match.group("account") if match else None
+    def place(self) -> Place | None:
+        """The account and Region a cluster ARN names; None for a name (Slipway's own)."""
+        return of_arn(self.cluster) if self.cluster.startswith("arn:") else None
 
-    @property
-    def cluster_region(self) -> str | None:
-        match = _CLUSTER_ARN.match(self.cluster)
-        return match.group("region") if match else None
+    def at(self, home: Place) -> Place:
+        """Where the service is: the ARN's account and Region, else home."""
+        return self.place or home
 
-    def elsewhere(self, account: str, region: str) -> bool:
-        """True when the target names a cluster ARN of another account or region."""
-        return bool(
-            (self.cluster_account and self.cluster_account != account)
-            or (self.cluster_region and self.cluster_region != region)
-        )
-
-    def allowed_by(self, patterns: tuple[str, ...]) -> bool:
-        """True when the cluster's name matches one of the AllowedClusters globs."""
-        return any(fnmatch.fnmatchcase(self.cluster_name, pattern) for pattern in patterns)
+    def allowed_by(self, patterns: tuple[str, ...], home: Place) -> bool:
+        """True when one of the AllowedClusters entries (name globs at home, ARN globs anywhere) matches."""
+        return cluster_allowed(self.cluster_name, self.at(home), home, patterns, partition_of(self.cluster))
 
     @property
     def key(self) -> str:
-        """``cluster/service`` with the cluster's name: how people and history refer to it."""
-        return f"{self.cluster_name}/{self.service}"
+        """``cluster/service`` (``ACCOUNT:REGION:cluster/service`` elsewhere): how history refers to it."""
+        return service_key(self.cluster_name, self.service, self.place)
 
 
 class CircuitBreaker(_Strict):
@@ -399,8 +402,13 @@ def split_parameter(rules_path: str, parameter: str) -> tuple[str, str]:
     return repository, name
 
 
-def parse_rule(repository: str, name: str, parameter: str, value: str, version: int | None = None) -> Rule:
-    """Validate a rule's raw value; raise RuleInvalid listing every problem found."""
+def parse_rule(
+    repository: str, name: str, parameter: str, value: str, version: int | None = None, home: Place | None = None
+) -> Rule:
+    """Validate a rule's raw value; raise RuleInvalid listing every problem found.
+
+    ``home`` is the stack's account and Region: cluster ARNs naming it become names.
+    """
     if len(value.encode()) > MAX_RULE_BYTES:
         raise RuleInvalid(parameter, [f"$: rule is {len(value.encode())} bytes, more than {MAX_RULE_BYTES}"])
     try:
@@ -408,15 +416,15 @@ def parse_rule(repository: str, name: str, parameter: str, value: str, version: 
     except json.JSONDecodeError as error:
         problem = f"$: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         raise RuleInvalid(parameter, [problem]) from None
-    return Rule(repository, name, parameter, validate_spec(parameter, document), version)
+    return Rule(repository, name, parameter, validate_spec(parameter, document, home), version)
 
 
-def validate_spec(parameter: str, document: Any) -> RuleSpec:
+def validate_spec(parameter: str, document: Any, home: Place | None = None) -> RuleSpec:
     """The RuleSpec a decoded JSON document describes, or RuleInvalid with each problem."""
     if not isinstance(document, dict):
         raise RuleInvalid(parameter, [f"$: a rule is a JSON object, not {type(document).__name__}"])
     try:
-        return RuleSpec.model_validate(document)
+        return RuleSpec.model_validate(document, context={"home": home})
     except ValidationError as error:
         raise RuleInvalid(parameter, [_describe(e, document) for e in error.errors()]) from None
 

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pydantic import BaseModel, Field, field_validator
 
 from slipway.aws.pacing import Quota, parse_quotas
+from slipway.places import ACCOUNT, REGION, Place, Reach
 
 
 class Settings(BaseModel):
@@ -23,7 +24,14 @@ class Settings(BaseModel):
     history_retention_days: int = Field(default=90, ge=1)
     deployment_timeout_minutes: int = Field(default=30, ge=1)
     allowed_clusters: tuple[str, ...] = ("*",)
-    allow_foreign_pushes: bool = False
+    # The stack's own account (the template passes AWS::AccountId) and Region (Lambda's AWS_REGION).
+    account_id: str = ""
+    region: str = ""
+    # Registries besides the stack's own whose pushes are deployed: account ids and Region names.
+    allowed_registries: tuple[str, ...] = ()
+    # Accounts Slipway reaches through their target_role_name role.
+    target_accounts: tuple[str, ...] = ()
+    target_role_name: str = "slipway-target"
     # ECS quotas raised for this account: "Action:burst:rate,..." over the documented defaults.
     ecs_quotas: dict[str, Quota] = Field(default_factory=dict)
     reconcile_lookback_minutes: int = Field(default=60, ge=1)
@@ -35,19 +43,49 @@ class Settings(BaseModel):
     def _quotas(cls, value: object) -> object:
         return parse_quotas(value) if isinstance(value, str) else value
 
+    @field_validator("allowed_registries")
+    @classmethod
+    def _registries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        wrong = [entry for entry in value if not (ACCOUNT.match(entry) or REGION.match(entry))]
+        if wrong:
+            raise ValueError(f"AllowedRegistries entries are account ids or Region names, not {', '.join(wrong)}")
+        return value
+
+    @field_validator("target_accounts")
+    @classmethod
+    def _accounts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        wrong = [entry for entry in value if not ACCOUNT.match(entry)]
+        if wrong:
+            raise ValueError(f"TargetAccounts entries are 12-digit account ids, not {', '.join(wrong)}")
+        return value
+
+    @property
+    def home(self) -> Place:
+        """The stack's own account and Region."""
+        return Place(self.account_id, self.region)
+
+    @property
+    def reach(self) -> Reach:
+        """Where the stack may deploy."""
+        return Reach(self.home, self.allowed_clusters, self.target_accounts)
+
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
-        values: dict[str, object] = {}
+        values: dict[str, object] = {"region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""}
         for field in cls.model_fields:
             raw = env.get(f"SLIPWAY_{field.upper()}")
             if raw is None:
                 continue
-            if field == "allowed_clusters":
-                values[field] = tuple(part.strip() for part in raw.split(",") if part.strip()) or ("*",)
+            if field in _LISTS:
+                values[field] = tuple(part.strip() for part in raw.split(",") if part.strip()) or _LISTS[field]
             else:
                 values[field] = raw
         return cls.model_validate(values)
+
+
+# Comma-separated settings, and what an empty one means.
+_LISTS: dict[str, tuple[str, ...]] = {"allowed_clusters": ("*",), "allowed_registries": (), "target_accounts": ()}
 
 
 @lru_cache(maxsize=1)

@@ -39,6 +39,7 @@ from aws_lambda_powertools import Logger
 from slipway.errors import AwsError
 from slipway.model import Rollout, Service
 from slipway.moves import AWAITING_ROLLBACK, SU, D, F, Mover, R, S, T
+from slipway.places import Place, away, of_arn, service_key
 from slipway.ports import Notifier, TrackingEcs, TrackingStore
 from slipway.rule_strategies import ROLLING
 from slipway.watching import Watcher
@@ -51,12 +52,15 @@ FAILED = "SERVICE_DEPLOYMENT_FAILED"
 ROLLBACK_REASON = re.compile(r"rolling back to deploymentId\s+(?P<id>\S+?)[.,;]?$", re.IGNORECASE)
 
 
-def service_key(arn: str) -> str:
-    """``cluster/service`` from a service ARN (``...:service/CLUSTER/SERVICE``) or a service deployment's
-    (``...:service-deployment/CLUSTER/SERVICE/ID``); '' from anything else."""
+def key_of_arn(arn: str, home: Place | None = None) -> str:
+    """The service key of a service ARN (``...:service/CLUSTER/SERVICE``) or a service deployment's
+    (``...:service-deployment/CLUSTER/SERVICE/ID``): ``cluster/service``, qualified by the ARN's
+    account and Region when they are not ``home``'s; '' from anything else."""
     resource = arn.split(":", 5)[-1]
     parts = resource.split("/")
-    return "/".join(parts[1:3]) if len(parts) >= 3 and parts[0] in ("service", "service-deployment") else ""
+    if len(parts) < 3 or parts[0] not in ("service", "service-deployment"):
+        return ""
+    return service_key(parts[1], parts[2], away(of_arn(arn), home) if home else None)
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,11 @@ class DeploymentChange:
     event_name: str
     reason: str
     time: datetime
+    home: Place | None = None  # the stack's account and Region: a service elsewhere has a qualified key
 
     @property
     def service_key(self) -> str:
-        return service_key(self.service_arn)
+        return key_of_arn(self.service_arn, self.home)
 
     @property
     def rolls_back(self) -> str | None:

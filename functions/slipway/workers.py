@@ -82,3 +82,41 @@ class Crew:
                 self.join()
         finally:
             self.close()
+
+
+class Crews:
+    """A crew per key, made on first use (Slipway's: one per account and Region, so that one place's wait
+    for ECS tokens holds up no other's). ``join`` waits for every crew made so far."""
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._crews: dict[object, Crew] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: object) -> Crew:
+        with self._lock:
+            if key not in self._crews:
+                self._crews[key] = Crew(self._workers)
+            return self._crews[key]
+
+    def join(self) -> None:
+        with self._lock:
+            crews = list(self._crews.values())
+        for crew in crews:
+            crew.join()
+
+    def close(self) -> None:
+        with self._lock:
+            crews = list(self._crews.values())
+        for crew in crews:
+            crew.close()
+
+    def __enter__(self) -> Crews:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.join()
+        finally:
+            self.close()

@@ -106,13 +106,13 @@ def test_bad_input_push_from_another_account_or_region_is_refused(
     assert result["status"] == "REJECTED"
     [note] = web.notifications()
     assert note["message"]["status"] == "ERROR"
-    assert "AllowForeignPushes" in note["message"]["reason"]
+    assert "AllowedRegistries" in note["message"]["reason"]
     assert faults.count("ecs.") == 0
 
 
 def test_bad_input_foreign_push_allowed_by_stack_parameter_deploys(world: World, monkeypatch, faults) -> None:
-    # GIVEN a stack that allows pushes replicated from another region
-    monkeypatch.setenv("SLIPWAY_ALLOW_FOREIGN_PUSHES", "true")
+    # GIVEN a stack that allows pushes from the registry of another region
+    monkeypatch.setenv("SLIPWAY_ALLOWED_REGISTRIES", load_event("ecr-push-other-region.json")["region"])
     from sandbox.stack import LambdaContext
     from slipway import app
     from slipway.handlers import deploy as handler
@@ -193,8 +193,9 @@ def test_bad_input_rule_pointing_at_another_accounts_cluster_is_refused(web: Wor
     deploy(push(web, "web", "1.1.0"))
 
     [note] = web.notifications()
-    assert note["message"]["status"] == "ERROR" and note["message"]["error_code"] == "ForeignCluster"
-    assert faults.count("ecs.") == 0
+    assert note["message"]["status"] == "ERROR" and note["message"]["error_code"] == "AccountNotAllowed"
+    assert "999999999999" in note["message"]["reason"] and "TargetAccounts" in note["message"]["reason"]
+    assert faults.count("ecs.") == 0 and faults.count("sts.") == 0  # nothing asked of that account
 
 
 def test_bad_input_cluster_outside_allowed_clusters_is_refused(world: World, monkeypatch, faults) -> None:

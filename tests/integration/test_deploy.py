@@ -145,6 +145,7 @@ def test_deploy_fargate_push_publishes_deploying_with_full_contract(web: World, 
     assert message["image"].endswith("/web@" + event["detail"]["image-digest"])
     assert (message["cluster"], message["service"], message["launch_type"]) == ("prod", "web", "FARGATE")
     assert message["rule"] == "prod"
+    assert (message["account"], message["region"]) == (web.account, web.region)
     assert message["task_definition"] == service["taskDefinition"]
     assert message["previous_task_definition"] == before
     primary = next(d for d in service["deployments"] if d["status"] == "PRIMARY")
@@ -157,6 +158,8 @@ def test_deploy_fargate_push_publishes_deploying_with_full_contract(web: World, 
         "cluster": "prod",
         "service": "web",
         "rule": "prod",
+        "account": web.account,
+        "region": web.region,
     }
     assert set(note["attribute_types"].values()) == {"String"}
 

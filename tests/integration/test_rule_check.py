@@ -256,7 +256,9 @@ def test_rule_check_cluster_of_other_account_is_invalid(prod: World, check) -> N
     note = only(edit(prod, check, "prod", {"targets": [{"cluster": foreign, "service": "web"}]}))
 
     [problem] = note["message"]["problems"]
-    assert problem.startswith(f"targets[0].cluster: {foreign} is not in this stack's account {ACCOUNT}")
+    assert problem == (
+        "targets[0].cluster: cluster prod is in account 999999999999, which is not in TargetAccounts (none)"
+    )
 
 
 def test_rule_check_bad_json_is_invalid_with_position(prod: World, check) -> None:

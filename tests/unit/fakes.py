@@ -23,6 +23,7 @@ from slipway.errors import AwsError, ConditionFailed
 from slipway.handon import Continuation
 from slipway.model import Deployment, DigestRecord, Hold, Push, Rollout, Service, ServiceState, TaskDefinition
 from slipway.notifications import Notification
+from slipway.places import Place, Reach
 from slipway.ports import RuleSet, ServiceLookup
 from slipway.pushes import PushMark, RuleLatest
 from slipway.report import PushReport
@@ -275,7 +276,9 @@ class FakeEcs:
             raise AwsError("DescribeTaskDefinition", "ClientException", "Unable to describe task definition.")
         return self.task_definitions[arn]
 
-    def register_task_definition(self, body: dict[str, Any], tags: Sequence[tuple[str, str]]) -> str:
+    def register_task_definition(
+        self, body: dict[str, Any], tags: Sequence[tuple[str, str]], place: Place | None = None
+    ) -> str:
         self._record("RegisterTaskDefinition", body=body, tags=list(tags))
         with self._lock:
             if self.registrations_left is not None:
@@ -321,7 +324,7 @@ class FakeEcs:
         self._record("ListTasks", cluster=cluster, deployment_id=deployment_id)
         return []
 
-    def forecast(self, operation: str, count: int) -> float:
+    def forecast(self, operation: str, count: int, place: Place | None = None) -> float:
         """Now, or never within this invocation once the registrations allowed are spent."""
         left = self.registrations_left
         if operation != "RegisterTaskDefinition" or left is None or count <= left:
@@ -620,8 +623,9 @@ class DeployerWorld:
         self.ecs.add_service("prod", "api", self.web)
         self.ecs.add_service("staging", "web", self.web)
 
-    def deployer(self, **kwargs: Any) -> Deployer:
+    def deployer(self, allowed_clusters: tuple[str, ...] = ("*",), **kwargs: Any) -> Deployer:
         kwargs.setdefault("sleep", lambda seconds: None)
+        kwargs.setdefault("reach", Reach(Place(ACCOUNT, REGION), allowed_clusters))
         return Deployer(
             self.ecs,
             self.rules,

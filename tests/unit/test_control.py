@@ -148,7 +148,7 @@ class FakeServiceDeployments:
         mine = [
             raw
             for raw in self.records.values()
-            if raw["serviceArn"].endswith(f":service/{cluster}/{service}")
+            if raw["serviceArn"].endswith(f":service/{cluster.rsplit('/', 1)[-1]}/{service}")  # a name or an ARN
             and (not statuses or raw["status"] in statuses)
         ]
         mine.sort(key=lambda raw: raw["createdAt"], reverse=True)
@@ -267,7 +267,12 @@ def test_control_status_without_a_known_deployment_arn_takes_the_service_deploym
 
     assert status.deployment is not None and status.deployment.arn == DEPLOYMENT_ARN
     assert ecs.calls_of("ListServiceDeployments") == [
-        {"cluster": "prod", "service": "web", "status": ["PENDING", "IN_PROGRESS"]}
+        # the cluster by the ARN the service's names: it says which account and Region to ask
+        {
+            "cluster": "arn:aws:ecs:eu-west-1:123456789012:cluster/prod",
+            "service": "web",
+            "status": ["PENDING", "IN_PROGRESS"],
+        }
     ]
 
 

@@ -220,17 +220,20 @@ def test_deployer_unsupported_controller_errors_and_registers_nothing(world: Wor
 
 
 @pytest.mark.parametrize(
-    "cluster",
-    [cluster_arn("prod", account="210987654321"), cluster_arn("prod", region="us-east-1")],
+    ("cluster", "code"),
+    [
+        (cluster_arn("prod", account="210987654321"), "AccountNotAllowed"),  # not in TargetAccounts
+        (cluster_arn("prod", region="us-east-1"), "ClusterNotAllowed"),  # "*" names this Region's clusters only
+    ],
 )
-def test_deployer_cluster_arn_of_other_account_or_region_is_foreign(world: World, cluster: str) -> None:
+def test_deployer_cluster_arn_of_other_account_or_region_is_refused(world: World, cluster: str, code: str) -> None:
     world.rules.put("main", {"targets": [{"cluster": cluster, "service": "web"}, STAGING]})
 
     report = world.deploy()
 
     foreign = next(o for o in report.outcomes if o.target and o.target.cluster == cluster)
     assert foreign.status is Status.ERROR
-    assert foreign.error_code == "ForeignCluster"
+    assert foreign.error_code == code
     assert all(call["cluster"] != cluster for call in world.ecs.calls_of("DescribeServices"))
     assert by_target(report)["staging/web"].status is Status.DEPLOYING
 

@@ -403,7 +403,7 @@ def test_fanout_target_its_rule_let_go_while_waiting_gives_its_claim_back() -> N
 
 def test_fanout_first_chunk_is_small_when_ecs_would_not_describe_a_hundred_at_once() -> None:
     fleet = Fleet(families=100, per_family=1)
-    fleet.ecs.forecast = lambda operation, count: 2.5 if operation == "DescribeTaskDefinition" else 0.0  # type: ignore[method-assign]
+    fleet.ecs.forecast = lambda operation, count, place=None: 2.5 if operation == "DescribeTaskDefinition" else 0.0  # type: ignore[method-assign]
     claimed: list[int] = []
     put_states = fleet.store.put_states
 

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from slipway import app as composition
 from slipway.events import EcrImageActionEvent
-from slipway.intake import PushRejected, push_from_event, rejection_notice
+from slipway.intake import PushRejected, parse_push_event, push_from_event, rejection_notice
 from slipway.model import Push
+from slipway.places import Place
 from slipway.settings import Settings
 from tests.conftest import load_event
 from tests.unit.fakes import ACCOUNT, REGION, FakeNotifier
@@ -20,8 +21,10 @@ from tests.unit.fakes import ACCOUNT, REGION, FakeNotifier
 OTHER_ACCOUNT = "210987654321"
 
 
-def accept(event: dict[str, Any], *, allow_foreign: bool = False, account: str = ACCOUNT, region: str = REGION) -> Push:
-    return push_from_event(EcrImageActionEvent.model_validate(event), account, region, allow_foreign)
+def accept(
+    event: dict[str, Any], *, registries: tuple[str, ...] = (), account: str = ACCOUNT, region: str = REGION
+) -> Push:
+    return push_from_event(parse_push_event(event), Place(account, region), registries)
 
 
 def with_detail(**changes: Any) -> dict[str, Any]:
@@ -351,16 +354,27 @@ def test_push_from_event_foreign_push_is_rejected_as_error(name: str) -> None:
     assert raised.value.ignored is False
     assert event["account"] in raised.value.reason
     assert event["region"] in raised.value.reason
-    assert "AllowForeignPushes" in raised.value.reason
+    assert "AllowedRegistries" in raised.value.reason
 
 
-@pytest.mark.parametrize("name", ["ecr-push-other-account.json", "ecr-push-other-region.json"])
-def test_push_from_event_foreign_push_allowed_is_accepted(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "listed"), [("ecr-push-other-account.json", "account"), ("ecr-push-other-region.json", "region")]
+)
+def test_push_from_event_foreign_push_allowed_is_accepted(name: str, listed: str) -> None:
     event = load_event(name)
 
-    push = accept(event, allow_foreign=True)
+    push = accept(event, registries=(event[listed],))
 
     assert (push.account, push.region) == (event["account"], event["region"])
+
+
+def test_push_from_event_listed_account_from_an_unlisted_region_is_rejected() -> None:
+    event = {**load_event("ecr-push-other-account.json"), "region": "ap-south-1"}
+
+    with pytest.raises(PushRejected) as raised:
+        accept(event, registries=(event["account"],))
+
+    assert "ap-south-1" in raised.value.reason and raised.value.ignored is False
 
 
 def test_push_from_event_unknown_own_account_does_not_reject() -> None:
@@ -388,13 +402,14 @@ def process() -> Callable[..., tuple[dict[str, Any], FakeNotifier, RecordingDepl
     from slipway.handlers import deploy as handler
 
     def run(
-        event: dict[str, Any], allow_foreign: bool = False
+        event: dict[str, Any], registries: tuple[str, ...] = ()
     ) -> tuple[dict[str, Any], FakeNotifier, RecordingDeployer]:
-        instance = composition.use(composition.App(config=Settings(allow_foreign_pushes=allow_foreign)))
+        settings = Settings(account_id=ACCOUNT, region=REGION, allowed_registries=registries)
+        instance = composition.use(composition.App(config=settings))
         notifier, deployer = FakeNotifier(), RecordingDeployer()
         instance.notifier = notifier
         instance.deployer = deployer
-        result = handler.process(event, ACCOUNT, REGION)
+        result = handler.process(event)
         return result, notifier, deployer
 
     return run
@@ -448,6 +463,6 @@ def test_process_foreign_push_rejected_unless_allowed(process: Callable[..., Any
     assert deployer.pushes == []
     assert [n.status for n in notifier.published] == ["ERROR"]
 
-    _, notifier, deployer = process(load_event("ecr-push-other-account.json"), allow_foreign=True)
+    _, notifier, deployer = process(load_event("ecr-push-other-account.json"), registries=(OTHER_ACCOUNT,))
     assert [p.account for p in deployer.pushes] == [OTHER_ACCOUNT]
     assert notifier.published == []

@@ -217,6 +217,8 @@ def test_attributes_are_strings_for_filter_policies() -> None:
         "cluster": {"DataType": "String", "StringValue": "prod"},
         "service": {"DataType": "String", "StringValue": "web"},
         "rule": {"DataType": "String", "StringValue": "main"},
+        "account": {"DataType": "String", "StringValue": "123456789012"},
+        "region": {"DataType": "String", "StringValue": "eu-west-1"},
     }
 
 

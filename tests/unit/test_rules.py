@@ -10,20 +10,22 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from slipway.places import Place
 from slipway.rules import MAX_RULE_BYTES, RuleInvalid, parse_rule, rule_parameter, split_parameter
 from tests.unit.fakes import ACCOUNT, REGION, RULES_PATH, cluster_arn, make_rule
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 PARAMETER = f"{RULES_PATH}/web/main"
+HOME = Place(ACCOUNT, REGION)
 WEB = {"cluster": "prod", "service": "web"}
 
 # Image tags as Docker spells them: a word character, then up to 127 of [A-Za-z0-9_.-].
 docker_tags = st.from_regex(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,40}\Z")
 
 
-def parse(value: str | dict[str, Any]) -> Any:
+def parse(value: str | dict[str, Any], home: Place | None = HOME) -> Any:
     text = value if isinstance(value, str) else json.dumps(value)
-    return parse_rule("web", "main", PARAMETER, text)
+    return parse_rule("web", "main", PARAMETER, text, home=home)
 
 
 def problems_of(value: str | dict[str, Any]) -> list[str]:
@@ -75,17 +77,33 @@ def test_parse_rule_every_key_set_is_kept() -> None:
     assert rule.spec.alarms == ["web-5xx", "web-latency"]
 
 
-def test_parse_rule_cluster_arn_exposes_name_account_and_region() -> None:
+def test_parse_rule_cluster_arn_of_the_home_reads_as_its_name() -> None:
     target = parse({"targets": [{"cluster": cluster_arn("prod"), "service": "web"}]}).spec.targets[0]
 
-    assert (target.cluster_name, target.cluster_account, target.cluster_region) == ("prod", ACCOUNT, REGION)
+    assert (target.cluster, target.cluster_name, target.place) == ("prod", "prod", None)
     assert target.key == "prod/web"
+
+
+def test_parse_rule_cluster_arn_elsewhere_keeps_its_place_and_a_qualified_key() -> None:
+    arn = "arn:aws:ecs:eu-west-2:333344445555:cluster/prod"
+    target = parse({"targets": [{"cluster": arn, "service": "web"}]}).spec.targets[0]
+
+    assert (target.cluster_name, target.place) == ("prod", Place("333344445555", "eu-west-2"))
+    assert target.key == "333344445555:eu-west-2:prod/web"
+    assert target.at(HOME) == Place("333344445555", "eu-west-2")
+
+
+def test_parse_rule_without_a_home_keeps_every_cluster_arn() -> None:
+    target = parse({"targets": [{"cluster": cluster_arn("prod"), "service": "web"}]}, home=None).spec.targets[0]
+
+    assert target.place == HOME
+    assert target.key == f"{ACCOUNT}:{REGION}:prod/web"
 
 
 def test_parse_rule_cluster_name_has_no_account_or_region() -> None:
     target = parse({"targets": [WEB]}).spec.targets[0]
 
-    assert (target.cluster_name, target.cluster_account, target.cluster_region) == ("prod", None, None)
+    assert (target.cluster_name, target.place, target.at(HOME)) == ("prod", None, HOME)
 
 
 # -- validation messages ---------------------------------------------------------------

@@ -40,12 +40,13 @@ def backoff_delay(attempt: int, throttled: bool) -> float:
 
 
 class Caller:
-    """Calls one service in one Region: a token per attempt from the pacer, retries to the deadline."""
+    """Calls one service in one scope (an account and Region): a token per attempt from the pacer, retries to
+    the deadline."""
 
     def __init__(
         self,
         service: str,
-        region: str,
+        scope: str,
         pacer: Pacer | None = None,
         *,
         count: Count | None = None,
@@ -53,7 +54,7 @@ class Caller:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.service = service
-        self.region = region
+        self.scope = scope
         self._pacer = pacer
         self._count = count or (lambda name, value: None)
         self._clock = clock
@@ -92,7 +93,7 @@ class Caller:
         return current.deadline if self._finishing else current.work_deadline
 
     def _acquire(self, operation: str, deadline: float | None) -> None:
-        if self._pacer is not None and not self._pacer.acquire(self.region, self.service, operation, deadline):
+        if self._pacer is not None and not self._pacer.acquire(self.scope, self.service, operation, deadline):
             raise AwsError(
                 operation,
                 OUT_OF_TIME,
@@ -105,7 +106,7 @@ class Caller:
         A throttled attempt also empties the action's bucket, so the next one waits for a refill.
         """
         if error.throttled and self._pacer is not None:
-            self._pacer.drain(self.region, self.service, operation)
+            self._pacer.drain(self.scope, self.service, operation)
         delay = backoff_delay(attempt, error.throttled)
         if deadline is None:
             return delay if attempt < ATTEMPTS_WITHOUT_DEADLINE else None

@@ -39,15 +39,21 @@ def client(
     pool: int = 32,
     validate: bool = True,
     retries: dict[str, Any] | None = None,
+    region: str | None = None,
+    credentials: dict[str, str] | None = None,
 ) -> Any:
     """A client for ``service`` making one attempt per call (``retries`` to have botocore retry).
 
     ``validate=False`` leaves the checking of request parameters to the service: for
     requests built from Slipway's own typed records, where botocore's client-side check
-    of a 100-item transaction costs about as much CPU as building it.
+    of a 100-item transaction costs about as much CPU as building it. ``region`` and
+    ``credentials`` (a client's key arguments) reach another Region or account; the
+    session's event handlers apply to that client too.
     """
     config = boto_config(pool, validate, retries)
-    return (session or boto3.session.Session()).client(service, config=config)  # type: ignore[call-overload]
+    return (session or boto3.session.Session()).client(  # type: ignore[call-overload]
+        service, config=config, region_name=region, **(credentials or {})
+    )
 
 
 def region_of(aws_client: Any) -> str:

@@ -10,6 +10,7 @@ from slipway.aws.clients import client, region_of
 from slipway.aws.pacing import Pacer
 from slipway.errors import AwsError
 from slipway.model import Deployment, HookDetail, Service, ServiceDeployment, TaskDefinition, Traffic
+from slipway.places import Place
 from slipway.ports import ServiceLookup
 
 DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services per call.
@@ -18,13 +19,21 @@ FARGATE_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
 
 
 class EcsAdapter:
-    """ECS through boto3, paced to the account's quotas; requests are shaped by the API's own input shapes."""
+    """ECS of one account and Region through boto3, paced to its quotas; requests are shaped by the API's own
+    input shapes. ``place`` is the account and Region when they are not Slipway's own: the services it
+    describes carry it, so that their keys say where they are."""
 
-    def __init__(self, ecs_client: Any = None, pacer: Pacer | None = None, call: Caller | None = None) -> None:
+    def __init__(
+        self,
+        ecs_client: Any = None,
+        pacer: Pacer | None = None,
+        call: Caller | None = None,
+        place: Place | None = None,
+    ) -> None:
         self._client = ecs_client or client("ecs")
-        self._region = region_of(self._client)
         self._pacer = pacer
-        self._call = call or Caller("ecs", self._region, pacer)
+        self._call = call or Caller("ecs", str(place) if place else region_of(self._client), pacer)
+        self.place = place
         model = self._client.meta.service_model
         self._register_fields = frozenset(model.operation_model("RegisterTaskDefinition").input_shape.members)
         update_shape = model.operation_model("UpdateService").input_shape
@@ -38,7 +47,7 @@ class EcsAdapter:
             batch = unique[start : start + DESCRIBE_BATCH]
             response = self._call("DescribeServices", self._client.describe_services, cluster=cluster, services=batch)
             for raw in response.get("services", []):
-                service = to_service(raw)
+                service = to_service(raw, self.place)
                 lookup.found[service.name] = service
             for failure in response.get("failures", []):
                 name = str(failure.get("arn", "")).rsplit("/", 1)[-1]
@@ -55,7 +64,7 @@ class EcsAdapter:
 
     def forecast(self, operation: str, count: int) -> float:
         """Seconds until ``count`` more ``operation`` calls could go at the account's pace."""
-        return self._pacer.eta(self._region, "ecs", operation, count) if self._pacer else 0.0
+        return self._pacer.eta(self._call.scope, "ecs", operation, count) if self._pacer else 0.0
 
     def describe_task_definition(self, arn: str) -> TaskDefinition:
         response = self._call(
@@ -85,7 +94,7 @@ class EcsAdapter:
             taskDefinition=task_definition,
             deploymentConfiguration=config,
         )
-        return to_service(response["service"])
+        return to_service(response["service"], self.place)
 
     def describe_service_deployments(self, arns: Sequence[str]) -> list[ServiceDeployment]:
         """Service deployments by ARN (20 to a call); ARNs ECS does not know are left out."""
@@ -188,7 +197,7 @@ def traffic_of(raw: dict[str, Any]) -> Traffic:
     return Traffic(load_balancers=len(balancers), advanced=len(advanced), service_connect=bool(connect))
 
 
-def to_service(raw: dict[str, Any]) -> Service:
+def to_service(raw: dict[str, Any], place: Place | None = None) -> Service:
     deployments = tuple(
         Deployment(
             id=str(d.get("id")),
@@ -216,6 +225,7 @@ def to_service(raw: dict[str, Any]) -> Service:
         scheduling_strategy=str(raw.get("schedulingStrategy") or "REPLICA"),
         traffic=traffic_of(raw),
         current_service_deployment=raw.get("currentServiceDeployment"),
+        place=place,
     )
 
 

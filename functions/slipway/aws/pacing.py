@@ -114,7 +114,7 @@ class TokenBucket:
 
 
 class Pacer:
-    """The buckets of one account and Region, per service and action, made on first use."""
+    """Buckets per scope (an account and Region: ECS throttles each apart), service and action, made on first use."""
 
     def __init__(
         self,
@@ -128,19 +128,19 @@ class Pacer:
         self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
         self._lock = threading.Lock()
 
-    def bucket(self, region: str, service: str, action: str) -> TokenBucket | None:
+    def bucket(self, scope: str, service: str, action: str) -> TokenBucket | None:
         quota = self._quotas.get(service, {}).get(action)
         if quota is None:
             return None
-        key = (region, service, action)
+        key = (scope, service, action)
         with self._lock:
             if key not in self._buckets:
                 self._buckets[key] = TokenBucket(quota, self._clock)
             return self._buckets[key]
 
-    def acquire(self, region: str, service: str, action: str, deadline: float | None) -> bool:
+    def acquire(self, scope: str, service: str, action: str, deadline: float | None) -> bool:
         """Wait for a token; False (and no token taken) when it would come after ``deadline``."""
-        bucket = self.bucket(region, service, action)
+        bucket = self.bucket(scope, service, action)
         if bucket is None:
             return True
         wait = bucket.reserve()
@@ -151,14 +151,14 @@ class Pacer:
             self._sleep(wait)
         return True
 
-    def drain(self, region: str, service: str, action: str) -> None:
-        bucket = self.bucket(region, service, action)
+    def drain(self, scope: str, service: str, action: str) -> None:
+        bucket = self.bucket(scope, service, action)
         if bucket is not None:
             bucket.drain()
 
-    def eta(self, region: str, service: str, action: str, count: int) -> float:
+    def eta(self, scope: str, service: str, action: str, count: int) -> float:
         """Seconds until ``count`` more calls of ``action`` could go (0 for an unpaced action)."""
-        bucket = self.bucket(region, service, action)
+        bucket = self.bucket(scope, service, action)
         return 0.0 if bucket is None or count <= 0 else bucket.eta(count)
 
 

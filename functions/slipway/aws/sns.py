@@ -10,6 +10,7 @@ from slipway.aws.calls import Caller
 from slipway.aws.clients import client, region_of
 from slipway.errors import AwsError
 from slipway.notifications import Notification
+from slipway.places import Place
 from slipway.workers import parallel_map
 
 BATCH = 10  # PublishBatch takes at most 10 entries.
@@ -17,10 +18,13 @@ CONCURRENT_BATCHES = 8
 
 
 class SnsNotifier:
-    """Publishes notifications to the Slipway topic."""
+    """Publishes notifications to the Slipway topic; ``home`` is named where a message names no account."""
 
-    def __init__(self, topic_arn: str, sns_client: Any = None, call: Caller | None = None) -> None:
+    def __init__(
+        self, topic_arn: str, sns_client: Any = None, call: Caller | None = None, home: Place | None = None
+    ) -> None:
         self._topic_arn = topic_arn
+        self._home = home
         self._client = sns_client or client("sns")
         self._call = call or Caller("sns", region_of(self._client))
 
@@ -36,7 +40,7 @@ class SnsNotifier:
 
     def _publish(self, messages: Sequence[Notification], start: int) -> list[str | None]:
         chunk = messages[start : start + BATCH]
-        entries = [m.as_entry(str(start + i)) for i, m in enumerate(chunk)]
+        entries = [m.as_entry(str(start + i), self._home) for i, m in enumerate(chunk)]
         try:
             response = self._call(
                 "PublishBatch",

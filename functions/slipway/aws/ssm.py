@@ -11,17 +11,27 @@ from botocore.exceptions import BotoCoreError, ClientError
 from slipway.aws.calls import Caller
 from slipway.aws.clients import client, region_of
 from slipway.errors import AwsError
+from slipway.places import Place
 from slipway.ports import RuleSet
 from slipway.rulecheck import RuleVersion
 from slipway.rules import RuleInvalid, parse_rule, rule_parameter, split_parameter
 
 
 class ParameterStoreRules:
-    """Loads the rules of one repository: one GetParametersByPath walk of its own path."""
+    """Loads the rules of one repository: one GetParametersByPath walk of its own path.
+
+    ``home`` is the stack's account and Region: a rule's cluster ARN naming them reads as a name.
+    """
 
     def __init__(
-        self, rules_path: str, cache_seconds: int = 30, ssm_client: Any = None, call: Caller | None = None
+        self,
+        rules_path: str,
+        cache_seconds: int = 30,
+        ssm_client: Any = None,
+        call: Caller | None = None,
+        home: Place | None = None,
     ) -> None:
+        self._home = home
         self._rules_path = rules_path.rstrip("/")
         self._cache_seconds = cache_seconds
         self._client = ssm_client or client("ssm")
@@ -49,7 +59,7 @@ class ParameterStoreRules:
         for name, value in sorted(values.items()):
             parameter = rule_parameter(self._rules_path, repository, name)
             try:
-                ruleset.rules.append(parse_rule(repository, name, parameter, str(value)))
+                ruleset.rules.append(parse_rule(repository, name, parameter, str(value), home=self._home))
             except RuleInvalid as problem:
                 ruleset.invalid.append(problem)
         return ruleset

@@ -6,7 +6,6 @@ the continuations that earlier invocations handed on when their time ran short.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from slipway.app import app
@@ -43,22 +42,19 @@ def push_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     once = idempotent_function(data_keyword_argument="event", persistence_store=app().idempotency, config=config)(
         process
     )
-    result: dict[str, Any] = once(
-        event=event, own_account=_account_of(context), own_region=os.environ.get("AWS_REGION", "")
-    )
+    result: dict[str, Any] = once(event=event)
     return result
 
 
-def process(event: dict[str, Any], own_account: str, own_region: str) -> dict[str, Any]:
-    """Parse the push, deploy it, and report; raise RetryLater for what a retry must finish."""
-    from aws_lambda_powertools.utilities.parser import ValidationError, parse
+def process(event: dict[str, Any]) -> dict[str, Any]:
+    """Parse the push (or replication), deploy it, and report; raise RetryLater for what a retry must finish."""
+    from pydantic import ValidationError
 
-    from slipway.events import EcrImageActionEvent
-    from slipway.intake import PushRejected, push_from_event, rejection_notice
+    from slipway.intake import PushRejected, parse_push_event, push_from_event, rejection_notice
 
+    settings = app().settings
     try:
-        parsed = parse(event=event, model=EcrImageActionEvent)
-        push = push_from_event(parsed, own_account, own_region, app().settings.allow_foreign_pushes)
+        push = push_from_event(parse_push_event(event), settings.home, settings.allowed_registries)
     except (ValidationError, PushRejected) as problem:
         count("ArtifactsIgnored" if isinstance(problem, PushRejected) and problem.artifact else "InvalidEvents")
         notice = rejection_notice(event, problem)
@@ -107,9 +103,3 @@ def _result(report: PushReport) -> dict[str, Any]:
         raise RetryLater(failures)
     summary: dict[str, Any] = report.summary()
     return summary
-
-
-def _account_of(context: LambdaContext) -> str:
-    arn = getattr(context, "invoked_function_arn", "") or ""
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 4 else ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from slipway.app import app
@@ -33,19 +32,8 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         count("InvalidEvents")
         logger.error("not a Parameter Store change", extra={"problem": str(error)})
         return {"status": "REJECTED"}
-    arn = getattr(context, "invoked_function_arn", "") or ""
-    account = arn.split(":")[4] if arn.count(":") >= 5 else parsed.account
     settings = app().settings
-    checker = RuleChecker(
-        app().rules,
-        app().ecs,
-        app().notifier,
-        settings.rules_path,
-        account,
-        os.environ.get("AWS_REGION", parsed.region),
-        settings.allowed_clusters,
-        app().clock,
-    )
+    checker = RuleChecker(app().rules, app().ecs, app().notifier, settings.rules_path, settings.reach, app().clock)
     notice = checker.on_change(parsed.detail.name, parsed.detail.operation)
     if notice is not None:
         count(notice.status.title().replace("_", ""))

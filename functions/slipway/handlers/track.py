@@ -30,7 +30,7 @@ def _hook(event: dict[str, Any]) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.parser import ValidationError, parse
 
     from slipway.events import EcsHookEvent
-    from slipway.tracking import service_key
+    from slipway.tracking import key_of_arn
 
     try:
         parsed = parse(event=event, model=EcsHookEvent)
@@ -38,7 +38,7 @@ def _hook(event: dict[str, Any]) -> dict[str, Any]:
         count("InvalidEvents")
         logger.error("not an ECS hook state change", extra={"problem": str(error)})
         return {"status": "REJECTED"}
-    key = service_key(parsed.service_arn)
+    key = key_of_arn(parsed.service_arn, app().home)
     if not key:
         count("InvalidEvents")
         logger.error("ECS hook state change names no service", extra={"resources": parsed.resources})
@@ -65,6 +65,7 @@ def _deployment(event: dict[str, Any]) -> dict[str, Any]:
         event_name=parsed.detail.event_name,
         reason=parsed.detail.reason or "",
         time=parsed.time,
+        home=app().home,
     )
     logger.append_keys(deployment_id=change.deployment_id, service=change.service_key, event_name=change.event_name)
     sent = app().tracker.on_change(change)
