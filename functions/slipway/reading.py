@@ -17,6 +17,7 @@ from slipway.attempt import Assignment, Attempt
 from slipway.errors import AwsError
 from slipway.model import Push, Service, ServiceState, TaskDefinition
 from slipway.outcome import Outcome, error_outcome
+from slipway.places import Place
 from slipway.plan import rollout_id
 from slipway.ports import ClaimStore, Ecs
 from slipway.rules import Target
@@ -24,7 +25,7 @@ from slipway.workers import parallel_map, submit
 
 logger = Logger(child=True)
 
-Found = dict[tuple[str, str], Service | AwsError]
+Found = dict[str, Service | AwsError]  # by target key: one cluster name can be in several accounts
 
 
 class TargetReader:
@@ -46,7 +47,7 @@ class TargetReader:
         read: list[Attempt | Outcome] = []
         for assignment in assignments:
             target = assignment.target
-            service = services[(target.cluster_name, target.service)]
+            service = services[target.key]
             if isinstance(service, AwsError):
                 read.append(error_outcome(assignment.rule, target, None, service))
             elif service.status != "ACTIVE":
@@ -86,21 +87,22 @@ class TargetReader:
         return attempt.reread(service, taskdef, self._claims.get_state(service.key))
 
     def services(self, targets: Sequence[Target]) -> Found:
-        """Every target's service (or why not), described per cluster in batches of ten."""
-        # One cluster may be named by name in one target and by ARN in another: group by name.
-        by_cluster: dict[str, list[str]] = defaultdict(list)
-        identifier: dict[str, str] = {}
-        for target in targets:
-            by_cluster[target.cluster_name].append(target.service)
-            identifier.setdefault(target.cluster_name, target.cluster)
+        """Every target's service (or why not), described per cluster in batches of ten.
 
-        def lookup(cluster: str) -> Found:
-            names = by_cluster[cluster]
+        A cluster is its name and place: ``app`` of two accounts is two clusters.
+        """
+        by_cluster: dict[tuple[Place | None, str], list[Target]] = defaultdict(list)
+        for target in targets:
+            by_cluster[(target.place, target.cluster_name)].append(target)
+
+        def lookup(cluster: tuple[Place | None, str]) -> Found:
+            named = by_cluster[cluster]
+            names = [t.service for t in named]
             try:
-                result = self._ecs.describe_services(identifier[cluster], names)
+                result = self._ecs.describe_services(named[0].cluster, names)
             except AwsError as error:
-                return {(cluster, name): error for name in names}
-            return {(cluster, name): result.found.get(name) or result.missing[name] for name in names}
+                return {t.key: error for t in named}
+            return {t.key: result.found.get(t.service) or result.missing[t.service] for t in named}
 
         found: Found = {}
         for part in parallel_map(lookup, list(by_cluster), self._workers):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from slipway import places
 from slipway.attempt import Assignment, Attempt, Deploy
 from slipway.claims import Claims
 from slipway.errors import AwsError, ConditionFailed, SlipwayError
@@ -28,10 +29,14 @@ class RollbackRefused(SlipwayError):
 
 
 def split_key(key: str) -> tuple[str, str]:
-    """``(cluster, service)`` from ``CLUSTER/SERVICE``."""
-    cluster, sep, service = key.partition("/")
-    if not sep or not cluster or not service or "/" in service:
-        raise RollbackRefused(f"{key!r} is not CLUSTER/SERVICE")
+    """``(cluster, service)`` from ``CLUSTER/SERVICE``, or from ``ACCOUNT:REGION:CLUSTER/SERVICE`` with the
+    cluster as its ARN (which says where ECS is to be asked)."""
+    place, local = places.split_key(key)
+    cluster, sep, service = local.partition("/")
+    if not sep or not cluster or not service or "/" in service or ":" in cluster:
+        raise RollbackRefused(f"{key!r} is not CLUSTER/SERVICE (or ACCOUNT:REGION:CLUSTER/SERVICE)")
+    if place is not None:
+        cluster = f"arn:aws:ecs:{place.region}:{place.account}:cluster/{cluster}"
     return cluster, service
 
 

@@ -337,9 +337,9 @@ class RuleSpec(_Strict):
     @field_validator("targets")
     @classmethod
     def _distinct_targets(cls, value: list[Target]) -> list[Target]:
-        seen: set[tuple[str, str]] = set()
+        seen: set[str] = set()
         for target in value:
-            key = (target.cluster_name, target.service)
+            key = target.key  # one service, however the cluster is named (a home ARN reads as its name)
             if key in seen:
                 raise ValueError(f"target {target.key} is listed twice")
             seen.add(key)

@@ -466,3 +466,63 @@ def test_process_foreign_push_rejected_unless_allowed(process: Callable[..., Any
     _, notifier, deployer = process(load_event("ecr-push-other-account.json"), registries=(OTHER_ACCOUNT,))
     assert [p.account for p in deployer.pushes] == [OTHER_ACCOUNT]
     assert notifier.published == []
+
+
+# -- replications: a push in the destination registry -----------------------------------------
+
+
+def replication(result: str = "SUCCESS") -> dict[str, Any]:
+    """AWS's sample replication (into us-east-1 of 123456789012), with a real digest for its placeholder."""
+    event = load_event("ecr-replication-success.json" if result == "SUCCESS" else "ecr-replication-failed.json")
+    event["detail"]["image-digest"] = "sha256:" + "7f5b2640" * 8
+    return event
+
+
+def test_push_from_event_replication_is_a_push_of_the_destination_registry() -> None:
+    # GIVEN AWS's sample: replicated from us-west-2 into us-east-1 of the same account
+    event = replication()
+
+    push = accept(event, region="us-east-1")
+
+    # THEN it deploys the replica's own URI, by digest: the services of us-east-1 pull from their Region
+    assert (push.account, push.region, push.repository, push.tag) == (
+        ACCOUNT,
+        "us-east-1",
+        "docker-hub/alpine",
+        "3.17.2",
+    )
+    assert (
+        push.image == f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/docker-hub/alpine@{event['detail']['image-digest']}"
+    )
+
+
+def test_push_from_event_failed_replication_is_ignored_naming_where_it_came_from() -> None:
+    with pytest.raises(PushRejected) as raised:
+        accept(replication("FAILED"), region="us-east-1")
+
+    assert raised.value.ignored is True
+    assert "FAILED" in raised.value.reason and "us-west-2" in raised.value.reason
+
+
+def test_push_from_event_replication_into_an_unlisted_registry_is_an_error() -> None:
+    with pytest.raises(PushRejected) as raised:
+        accept(replication())  # the stack's own Region is eu-west-1; the replica landed in us-east-1
+
+    assert raised.value.ignored is False
+    assert "replication into account" in raised.value.reason and "us-east-1" in raised.value.reason
+
+
+def test_push_from_event_replication_aws_sample_placeholder_digest_is_malformed() -> None:
+    # AWS's sample verbatim has a 60-digit placeholder digest: read as a malformed event, not deployed
+    with pytest.raises(ValidationError) as raised:
+        parse_push_event(load_event("ecr-replication-success.json"))
+
+    assert "image-digest" in str(raised.value)
+
+
+def test_process_replication_reaches_the_deployer_and_failed_one_publishes_nothing(process: Callable[..., Any]) -> None:
+    _, notifier, deployer = process(replication(), registries=("us-east-1",))
+    assert [(p.region, p.tag) for p in deployer.pushes] == [("us-east-1", "3.17.2")]
+
+    result, notifier, deployer = process(replication("FAILED"), registries=("us-east-1",))
+    assert result["status"] == "REJECTED" and deployer.pushes == [] and notifier.calls == 0
