@@ -3,6 +3,13 @@
 - moto emits no ``ECR Image Action`` events: ``ecr_push_event`` builds the event ECR
   would send for a push.
 - moto emits no ``Parameter Store Change`` events: ``parameter_change_event`` builds them.
+- moto neither replicates ECR images nor emits ``ECR Replication Action``:
+  ``ecr_replication_event`` builds the event and ``sandbox.accounts.replicate`` copies the
+  image into the destination registry.
+- moto's cross-account and cross-Region event bus targets put a forwarded event on the
+  destination bus as a new one (a new id and time, the destination's account and Region,
+  no resources); EventBridge keeps the event as its source emitted it:
+  ``sandbox.accounts.forwarded`` delivers it so.
 - EventBridge deliveries from moto lack ``account``: ``restore_account`` puts it back.
 - moto's CreateService drops ``capacityProviderStrategy`` and forces ``launchType``
   EC2: ``install_ecs_deployments`` keeps the strategy and leaves the launch type unset.
@@ -249,6 +256,48 @@ def ecr_push_event(
         "version": "0",
         "id": event_id or str(uuid.uuid4()),
         "detail-type": "ECR Image Action",
+        "source": "aws.ecr",
+        "account": account,
+        "time": (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:ecr:{region}:{account}:repository/{repository}"],
+        "detail": detail,
+    }
+
+
+def ecr_replication_event(
+    repository: str,
+    digest: str,
+    tag: str | None,
+    *,
+    account: str,
+    region: str,
+    source_account: str,
+    source_region: str,
+    result: str = "SUCCESS",
+    event_id: str | None = None,
+    when: datetime | None = None,
+) -> dict[str, Any]:
+    """The ``ECR Replication Action`` event ECR emits in the destination registry (moto emits none).
+
+    ``account`` and ``region`` are the destination's, the ``source-*`` keys the registry the
+    image came from; the keys and their order are those of AWS's sample
+    (``events/ecr-replication-success.json``).
+    """
+    detail: dict[str, Any] = {
+        "result": result,
+        "repository-name": repository,
+        "image-digest": digest,
+        "source-account": source_account,
+        "action-type": "REPLICATE",
+        "source-region": source_region,
+    }
+    if tag is not None:
+        detail["image-tag"] = tag
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "ECR Replication Action",
         "source": "aws.ecr",
         "account": account,
         "time": (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -29,6 +29,7 @@ from typing import Any
 
 import boto3
 
+from sandbox import demo_accounts as accounts_demo
 from sandbox.demo_canary import CanaryReleases
 from sandbox.deployments import Deployments, StoppedTask
 from sandbox.narration import (
@@ -179,6 +180,7 @@ class Demo:
         self.rollback_by_command(good[FARGATE]["previous_task_definition"])
         handlers = self.handlers
         CanaryReleases(self.world, handlers.deploy, handlers.track, handlers.sweep).run()
+        accounts_demo.HubAndSpokes(self.world, handlers.deploy, handlers.track, number=9).run()
 
     @property
     def handlers(self) -> Functions:
@@ -189,7 +191,7 @@ class Demo:
     def stack(self) -> None:
         section(1, "The Slipway stack, built from template.yaml")
         stack = self.world.deploy_stack()
-        os.environ.update(stack.environment())
+        os.environ.update({**stack.environment(), **accounts_demo.ENVIRONMENT})
         say(f"DynamoDB table    {stack.table} (rollout history, idempotency records)")
         say(f"SNS topic         {stack.topic_arn.rsplit(':', 1)[-1]}, subscribed by SQS queue slipway-subscriber")
         say("EventBridge rule  slipway-ecr-push -> deploy function, pattern:")

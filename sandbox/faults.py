@@ -12,9 +12,12 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
 from botocore.awsrequest import AWSResponse
+
+from sandbox.stack import ACCOUNT
 
 # Services whose errors come back as XML (query protocol) rather than JSON.
 _QUERY_PROTOCOL = {"sns", "iam", "sts", "cloudformation"}
@@ -39,6 +42,12 @@ class Fault:
     after_send: bool = False
 
 
+# Decides, from a request, whether it meets a fault (None: it goes through).
+Decide = Callable[[Any], Fault | None]
+# Who calls AssumeRole for Slipway: the deploy function's role, as Lambda names its session.
+FUNCTION_CALLER = f"arn:aws:sts::{ACCOUNT}:assumed-role/slipway-DeployFunctionRole-SANDBOX/slipway-deploy"
+
+
 def _response(service: str, fault: Fault) -> AWSResponse:
     if service in _QUERY_PROTOCOL:
         body = (
@@ -59,6 +68,7 @@ class Faults:
         self.calls: Counter[str] = Counter()
         self._planned: dict[str, deque[Fault | None]] = defaultdict(deque)
         self._always: dict[str, Fault] = {}
+        self._deciders: dict[str, list[Decide]] = defaultdict(list)
         self._lock = threading.Lock()
         self.sent_after: Counter[str] = Counter()
 
@@ -74,10 +84,31 @@ class Faults:
             self._always[operation] = fault
         return self
 
+    def fail_when(self, operation: str, decide: Decide) -> Faults:
+        """Answer each call of ``service.Operation`` with the fault ``decide`` finds in its request, until ``stop``."""
+        with self._lock:
+            self._deciders[operation].append(decide)
+        return self
+
+    def deny_assume_role(self, role_arn: str, caller: str = FUNCTION_CALLER) -> Faults:
+        """sts:AssumeRole of ``role_arn`` fails with AccessDenied until ``stop``; other roles are assumed.
+
+        STS answers so, HTTP 403, when the role's trust policy does not name the caller or
+        the caller may not assume the role (the IAM User Guide's "Troubleshoot access denied
+        error messages"): ``User: <caller> is not authorized to perform: sts:AssumeRole on
+        resource: <role ARN>``.
+        """
+        message = f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+        denied = Fault("AccessDenied", 403, message)
+        return self.fail_when(
+            "sts.AssumeRole", lambda request: denied if _form(request).get("RoleArn") == role_arn else None
+        )
+
     def stop(self, operation: str | None = None) -> None:
         """No more faults for ``operation`` (or for any)."""
         with self._lock:
-            for planned in [self._planned, self._always]:
+            kept: list[dict[str, Any]] = [self._planned, self._always, self._deciders]
+            for planned in kept:
                 if operation is None:
                     planned.clear()
                 else:
@@ -99,6 +130,9 @@ class Faults:
             fault = planned.popleft() if planned else self._always.get(key)
             if planned is not None and not planned and fault is None:
                 self._planned.pop(key, None)
+            deciders = list(self._deciders.get(key, ()))
+        for decide in deciders:
+            fault = fault or decide(request)
         if fault is None:
             return None
         if fault.after_send:
@@ -127,3 +161,10 @@ class Faults:
         session = boto3.session.Session(region_name=region)
         session.events.register_first("before-send", self.before_send)
         return session
+
+
+def _form(request: Any) -> dict[str, str]:
+    """The parameters of a query-protocol request (STS, IAM, SNS): its form-encoded body."""
+    body = request.body or b""
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    return {name: values[0] for name, values in parse_qs(text).items()}

@@ -12,12 +12,15 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from sandbox import bridge
 from sandbox import template as tpl
+
+if TYPE_CHECKING:
+    from sandbox.accounts import AccountWorld
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -57,6 +60,12 @@ class Stack:
     rules_path: str
     rules_router_url: str = ""
     work_queue_url: str = ""
+    track_router_url: str = ""
+
+    def queue_for(self, event: dict[str, Any]) -> str:
+        """The queue standing for the function whose rules an event's source feeds."""
+        routed = {"aws.ssm": self.rules_router_url, "aws.ecs": self.track_router_url}
+        return routed.get(str(event["source"]), self.router_url)
 
     def environment(self) -> dict[str, str]:
         """The functions' SLIPWAY_* environment, as template.yaml's Globals sets it."""
@@ -83,12 +92,19 @@ class Stack:
 
 
 class World:
-    """Clients and helpers for one sandbox account and region."""
+    """Clients and helpers for one sandbox account and region.
 
-    def __init__(self, region: str = REGION, account: str = ACCOUNT) -> None:
+    ``session`` gives the clients their credentials: by default the environment's, which
+    moto serves as its default account; ``account_world`` makes one acting in another.
+    """
+
+    def __init__(
+        self, region: str = REGION, account: str = ACCOUNT, session: boto3.session.Session | None = None
+    ) -> None:
         self.region = region
         self.account = account
-        session = boto3.session.Session(region_name=region)
+        self.session = session = session or boto3.session.Session(region_name=region)
+        self.elsewhere: dict[tuple[str, str], World] = {}
         self.ecs = session.client("ecs")
         self.ecr = session.client("ecr")
         self.ssm = session.client("ssm")
@@ -97,8 +113,19 @@ class World:
         self.events = session.client("events")
         self.dynamodb = session.client("dynamodb")
         self.iam = session.client("iam")
+        self.sts = session.client("sts")
         self.stack: Stack | None = None
         bridge.install_ecs_deployments()
+
+    def account_world(self, account: str, region: str | None = None) -> AccountWorld:
+        """The World of ``account`` in ``region`` (this one's by default), made once and kept.
+
+        Its clients act there, with credentials from sts:AssumeRole of a role in that
+        account, as moto maps them (``sandbox/accounts.py``).
+        """
+        from sandbox import accounts  # here: accounts builds on this module
+
+        return accounts.account_world(self, account, region or self.region)
 
     # -- the stack, from template.yaml ---------------------------------------
     def deploy_stack(self, name: str = "slipway") -> Stack:
@@ -113,6 +140,11 @@ class World:
         dead_letter_url = self.queue(f"{name}-dlq")
         router_url = self.queue(f"{name}-deploy-events")
         self.route_rule(f"{name}-ecr-push", tpl.event_pattern("DeployFunction", "EcrPush"), router_url)
+        replication = tpl.event_pattern("DeployFunction", "EcrReplication")
+        self.route_rule(f"{name}-ecr-replication", replication, router_url)
+        track_router_url = self.queue(f"{name}-track-events")
+        for rule, event in (("ecs-deployment", "DeploymentStateChange"), ("ecs-hook", "HookStateChange")):
+            self.route_rule(f"{name}-{rule}", tpl.event_pattern("TrackFunction", event), track_router_url)
         work_queue_url = self.queue(f"{name}-work", **tpl.queue_attributes("WorkQueue", dead_letter_url, self))
         rules_router_url = self.queue(f"{name}-rule-events")
         self.route_rule(f"{name}-rule-changed", tpl.event_pattern("RuleCheckFunction", "RuleChanged"), rules_router_url)
@@ -125,6 +157,7 @@ class World:
             rules_path=tpl.parameter_default("RulesPath"),
             rules_router_url=rules_router_url,
             work_queue_url=work_queue_url,
+            track_router_url=track_router_url,
         )
         return self.stack
 
@@ -179,8 +212,20 @@ class World:
         return bridge.ecr_push_event(repository, digest, tag, **kwargs)
 
     def route(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """Put an event on the default bus; return what the template's rule delivers."""
-        assert self.stack is not None
+        """Put an event on the default bus; return what the template's rules deliver.
+
+        For an event of this account and Region; ``sandbox.accounts.forwarded`` delivers
+        one from elsewhere as another account's forwarding rule would.
+        """
+        self.put_event(event)
+        delivered = []
+        for body in self.deliveries(event):
+            body["id"] = event["id"]  # keep the id ECR gave the event, for idempotency checks
+            delivered.append(bridge.restore_account(body, self.account))
+        return delivered
+
+    def put_event(self, event: dict[str, Any]) -> None:
+        """PutEvents of ``event`` on this account's default bus, as its service would emit it."""
         entry = {
             "Source": event["source"],
             "DetailType": event["detail-type"],
@@ -190,13 +235,11 @@ class World:
         response = self.events.put_events(Entries=[entry])
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"PutEvents failed: {response['Entries']}")
-        queue = self.stack.rules_router_url if event["source"] == "aws.ssm" else self.stack.router_url
-        delivered = []
-        for message in self.drain(queue):
-            body = json.loads(message["Body"])
-            body["id"] = event["id"]  # keep the id ECR gave the event, for idempotency checks
-            delivered.append(bridge.restore_account(body, self.account))
-        return delivered
+
+    def deliveries(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """The bodies the template's rules delivered for events like ``event`` since last asked."""
+        assert self.stack is not None
+        return [json.loads(message["Body"]) for message in self.drain(self.stack.queue_for(event))]
 
     def drain(self, queue_url: str) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []

@@ -110,3 +110,13 @@ def function_timeout(name: str) -> int:
 
 def max_receive_count(queue: str) -> int:
     return int(resource(queue)["RedrivePolicy"]["maxReceiveCount"])
+
+
+@lru_cache(maxsize=1)
+def target_account_template() -> dict[str, Any]:
+    """templates/target-account.yaml (the stack of every target account), decoded as ``template()`` decodes."""
+    path = TEMPLATE.parent / "templates" / "target-account.yaml"
+    decoded, problems = decode_str(path.read_text())
+    if problems or decoded is None:
+        raise ValueError(f"cannot read {path}: {problems}")
+    return _plain(decoded)

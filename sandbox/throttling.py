@@ -5,13 +5,15 @@ ECS throttles each account and Region with a token bucket per action (AWS docume
 none and fails with HTTP 400 ``ThrottlingException`` "Rate exceeded", taking nothing.
 ``AccountBuckets`` keeps those buckets on a clock, deterministically; ``ThrottledAccount``
 applies them to a boto3 session through botocore's ``before-send`` event (in-process
-tests under ``mock_aws``), and the benchmark's server applies the same buckets to every
+tests under ``mock_aws``), one set per account and Region a request acts in (its
+signature's Region, the account moto maps its access key to), and the benchmark's server applies the same buckets to every
 request it serves. Optional latency holds each request for a while, as a network would.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -72,6 +74,10 @@ class AccountBuckets:
             self.throttled[action] += 1
             return False
 
+    def fresh(self) -> AccountBuckets:
+        """Full buckets of the same quotas on the same clock: another account's or Region's."""
+        return AccountBuckets(self.quotas, clock=self._clock)
+
     def reset(self) -> None:
         with self._lock:
             now = self._clock()
@@ -94,12 +100,40 @@ class _Body:
         yield self._body
 
 
-class ThrottledAccount:
-    """botocore hook: ECS requests over their bucket are answered as ECS answers them."""
+# The credential scope of a SigV4 signature: Credential=KEY/DATE/REGION/SERVICE/aws4_request.
+_SIGNED = re.compile(r"Credential=(?P<key>[^/]+)/\d+/(?P<region>[^/]+)/")
 
-    def __init__(self, buckets: AccountBuckets | None = None, latency: float = 0.0) -> None:
+
+class ThrottledAccount:
+    """botocore hook: ECS requests over their bucket are answered as ECS answers them.
+
+    ``buckets`` are those of ``home`` (the sandbox's account and Region); a request acting
+    in another account or Region takes from that one's, made full on its first request.
+    """
+
+    def __init__(
+        self,
+        buckets: AccountBuckets | None = None,
+        latency: float = 0.0,
+        home: tuple[str, str] = ("123456789012", "eu-west-1"),
+    ) -> None:
         self.buckets = buckets or AccountBuckets()
         self.latency = latency
+        self.places: dict[tuple[str, str], AccountBuckets] = {home: self.buckets}
+        self._places_lock = threading.Lock()
+
+    def buckets_of(self, request: Any) -> AccountBuckets:
+        """The buckets of the account and Region ``request`` acts in."""
+        signed = _SIGNED.search(str(request.headers.get("Authorization", "") or ""))
+        if signed is None:
+            return self.buckets
+        from moto.iam.models import get_account_id_from
+
+        place = (get_account_id_from(signed.group("key")), signed.group("region"))
+        with self._places_lock:
+            if place not in self.places:
+                self.places[place] = self.buckets.fresh()
+            return self.places[place]
 
     def install(self, session: boto3.session.Session) -> boto3.session.Session:
         """Register on ``session`` (ahead of any hook registered before it): clients made after see the buckets."""
@@ -110,7 +144,7 @@ class ThrottledAccount:
         _, service, operation = event_name.split(".", 2)
         if self.latency:
             time.sleep(self.latency)
-        if service != "ecs" or self.buckets.take(operation):
+        if service != "ecs" or self.buckets_of(request).take(operation):
             return None
         request.url = "https://throttled.invalid/"  # nothing else executes it, as ECS would not
         return AWSResponse("https://throttled.invalid", 400, THROTTLED_HEADERS, _Body(THROTTLED_BODY))

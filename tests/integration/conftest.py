@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from sandbox.accounts import AccountWorld
 from sandbox.deployments import Deployments
 from sandbox.faults import Faults
 from sandbox.runtime import Runtime
@@ -116,3 +117,42 @@ def runtime(world: World, faults: Faults) -> Runtime:
     from slipway.handlers import deploy as handler
 
     return Runtime(world, handler.handler)
+
+
+# -- other accounts and Regions: Slipway's account is the hub, these the targets it reaches --
+STAGING_ACCOUNT, STAGING_REGION = "222233334444", "eu-west-1"
+PRODUCTION_ACCOUNT, PRODUCTION_REGION = "333344445555", "eu-west-2"
+
+
+@pytest.fixture
+def target_accounts(world: World, monkeypatch: pytest.MonkeyPatch) -> tuple[str, ...]:
+    """Slipway may deploy to the staging and production accounts' clusters.
+
+    Request it (or ``staging``, ``production``) before ``faults``, ``deploy`` or ``track``:
+    Slipway reads its settings when its App is made.
+    """
+    accounts = (STAGING_ACCOUNT, PRODUCTION_ACCOUNT)
+    clusters = ["*", *(f"arn:aws:ecs:*:{account}:cluster/*" for account in accounts)]
+    monkeypatch.setenv("SLIPWAY_TARGET_ACCOUNTS", ",".join(accounts))
+    monkeypatch.setenv("SLIPWAY_ALLOWED_CLUSTERS", ",".join(clusters))
+    return accounts
+
+
+def target_account(world: World, account: str, region: str) -> AccountWorld:
+    """An account Slipway reaches: its target role, and its events forwarded to Slipway's bus."""
+    target = world.account_world(account, region)
+    target.create_target_role()
+    target.forward_events()
+    return target
+
+
+@pytest.fixture
+def staging(world: World, target_accounts: tuple[str, ...]) -> AccountWorld:
+    """Account 222233334444 in eu-west-1, a target of Slipway's."""
+    return target_account(world, STAGING_ACCOUNT, STAGING_REGION)
+
+
+@pytest.fixture
+def production(world: World, target_accounts: tuple[str, ...]) -> AccountWorld:
+    """Account 333344445555 in eu-west-2, a target of Slipway's."""
+    return target_account(world, PRODUCTION_ACCOUNT, PRODUCTION_REGION)

@@ -38,10 +38,13 @@ DELIVERED = frozenset(
         "ecr-push-signature.json",
         "ecr-push-helm-chart.json",
         "ecr-push-sbom.json",
+        "ecr-push-forwarded.json",
     }
 )
 # What it must never wake the function for.
 NOT_DELIVERED = frozenset({"ecr-push-failed.json", "ecr-delete.json"})
+# Replications: not pushes, delivered by the replication rule instead (failed ones too, to be logged).
+REPLICATED = frozenset({"ecr-replication-success.json", "ecr-replication-failed.json"})
 
 # Settings fields the template deliberately leaves to the code's default: tuning knobs with
 # no stack parameter behind them. Anything else Settings reads must come from the template.
@@ -50,6 +53,7 @@ DEFAULT_ONLY = {
     "max_concurrency": "worker threads per invocation, bounded 1..64 by Settings itself",
     "idempotency_hours": "48 h of deduplication outlasts EventBridge's 1 h retry window",
     "reconcile_lookback_minutes": "how far back a reconcile looks at most; an hour covers EventBridge's retries",
+    "region": "Lambda sets AWS_REGION itself; Settings.from_environ reads it",
 }
 
 
@@ -161,8 +165,25 @@ def test_events_ecr_files_each_decided_for_deploy_rule() -> None:
     on_disk = {path.name for path in EVENTS.glob("ecr-*.json")}
 
     assert not DELIVERED & NOT_DELIVERED
-    assert on_disk - DELIVERED - NOT_DELIVERED == set(), "new event file: add it to DELIVERED or NOT_DELIVERED"
-    assert (DELIVERED | NOT_DELIVERED) - on_disk == set(), "listed event file missing from events/"
+    assert on_disk - DELIVERED - NOT_DELIVERED - REPLICATED == set(), "new event file: add it to a list above"
+    assert (DELIVERED | NOT_DELIVERED | REPLICATED) - on_disk == set(), "listed event file missing from events/"
+
+
+@pytest.mark.parametrize("name", sorted(REPLICATED))
+def test_replication_rule_pattern_matches_replications_and_the_push_rule_does_not(
+    eventbridge_matches: PatternMatcher, name: str
+) -> None:
+    event = json.loads((EVENTS / name).read_text())
+
+    assert eventbridge_matches(event_pattern("DeployFunction", "EcrReplication"), event) is True
+    assert eventbridge_matches(event_pattern("DeployFunction", "EcrPush"), event) is False
+
+
+@pytest.mark.parametrize("name", sorted(DELIVERED | NOT_DELIVERED))
+def test_replication_rule_pattern_ignores_pushes(eventbridge_matches: PatternMatcher, name: str) -> None:
+    event = json.loads((EVENTS / name).read_text())
+
+    assert eventbridge_matches(event_pattern("DeployFunction", "EcrReplication"), event) is False
 
 
 @pytest.mark.parametrize("name", sorted(DELIVERED))
