@@ -368,7 +368,8 @@ class FakeRules:
         for name, value in sorted(self.values.get(repository, {}).items()):
             parameter = rule_parameter(self.rules_path, repository, name)
             try:
-                ruleset.rules.append(parse_rule(repository, name, parameter, value))
+                # as ParameterStoreRules reads them: with the stack's home
+                ruleset.rules.append(parse_rule(repository, name, parameter, value, home=Place(ACCOUNT, REGION)))
             except RuleInvalid as problem:
                 ruleset.invalid.append(problem)
         return ruleset

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from slipway.events import DIGEST, REPOSITORY, TAG, EcrImageActionEvent
 from slipway.intake import PushRejected, push_from_event, rejection_notice
+from slipway.places import Place
 from slipway.rules import Rule, RuleInvalid, parse_rule
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
@@ -111,7 +112,7 @@ details = st.fixed_dictionaries(
 def test_fuzz_event_parses_to_a_push_or_a_precise_rejection(detail: Any, account: Any) -> None:
     event = ecr_event(detail, account=account)
     try:
-        push = push_from_event(EcrImageActionEvent.model_validate(event), "123456789012", "eu-west-1", False)
+        push = push_from_event(EcrImageActionEvent.model_validate(event), Place("123456789012", "eu-west-1"), ())
     except (ValidationError, PushRejected) as problem:
         notice = rejection_notice(event, problem)
         assert notice.status in {"ERROR", "IGNORED"} and notice.reason
