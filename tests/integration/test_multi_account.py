@@ -9,6 +9,7 @@ credentials (sandbox.accounts).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -239,3 +240,76 @@ def test_multi_account_forged_push_from_an_unlisted_registry_is_rejected(hub: Wo
     assert note["message"]["status"] == "ERROR" and "AllowedRegistries" in note["message"]["reason"]
     assert note["message"]["account"] == "444455556666"
     assert counted.count("ecs.") == 0 and counted.count("sts.") == 0
+
+
+def test_multi_account_cli_history_and_rollback_reach_the_target_account(
+    hub: World, counted: Faults, clock: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_cli_history_rollback import slipway
+
+    # GIVEN production's app/web released twice, both SUCCEEDED
+    prod = spoke(hub, PROD)
+    hub.put_rule("web", "release", {"targets": [{"cluster": PROD_ARN, "service": "web"}]})
+    revisions = []
+    for tag in ("2.0.0", "2.1.0"):
+        clock.advance(minutes=10)
+        deploy(push(hub, "web", tag))
+        [note] = [n["message"] for n in hub.notifications() if n["message"]["status"] == "DEPLOYING"]
+        track(forwarded(hub, Deployments(*PROD).complete("app", "web", note["deployment_id"]))[0])
+        revisions.append(note["task_definition"])
+    key = f"{PROD[0]}:{PROD[1]}:app/web"
+
+    # WHEN on-call asks for its history, by the key that names the account and Region
+    code, out, _ = slipway(capsys, "history", key, "--json")
+
+    # THEN it is production's, newest first
+    assert code == 0
+    assert [r["tag"] for r in json.loads(out)] == ["2.1.0", "2.0.0"]
+
+    # WHEN they roll it back
+    code, out, err = slipway(capsys, "rollback", key, "--json")
+
+    # THEN production's service runs the previous revision again, through the target role
+    assert code == 0, err
+    assert prod.describe_service("app", "web")["taskDefinition"] == revisions[0]
+    assert json.loads(out)["task_definition"] == revisions[0]
+
+
+def test_multi_account_sweep_reads_a_target_accounts_service_for_a_timed_out_rollout(
+    hub: World, counted: Faults, clock: Any
+) -> None:
+    from slipway.handlers import sweep as handler
+
+    spoke(hub, PROD)
+    hub.put_rule("web", "release", {"targets": [{"cluster": PROD_ARN, "service": "web"}]})
+    deploy(push(hub, "web", "2.0.0"))
+    hub.notifications()
+    counted.reset_counts()
+    clock.advance(hours=2)  # past DeploymentTimeoutMinutes, and no event came back
+
+    handler.handler(
+        {"id": "sweep", "source": "aws.scheduler", "detail": {}}, LambdaContext(function_name="slipway-sweep")
+    )
+
+    [note] = hub.notifications()
+    assert note["message"]["status"] == "TIMED_OUT" and note["message"]["account"] == PROD[0]
+    assert counted.calls["sts.AssumeRole"] == 1 and counted.calls["ecs.DescribeServices"] >= 1
+
+
+def test_multi_account_rule_check_reads_the_target_account(hub: World, counted: Faults) -> None:
+    from slipway.handlers import rules as handler
+
+    spoke(hub, PROD)
+    hub.put_rule(
+        "web",
+        "release",
+        {"targets": [{"cluster": PROD_ARN, "service": "web"}, {"cluster": PROD_ARN, "service": "gone"}]},
+    )
+    [event] = hub.rule_change("web", "release", "Update")
+
+    handler.handler(event, LambdaContext(function_name="slipway-rules"))
+
+    [note] = hub.notifications()
+    assert note["message"]["status"] == "RULE_INVALID"
+    [problem] = note["message"]["problems"]
+    assert problem.startswith("targets[1]") and "gone" in problem

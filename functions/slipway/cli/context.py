@@ -44,7 +44,8 @@ class Context:
             from slipway.settings import Settings
 
             overrides = self._stack_outputs() if self.stack else {}
-            config = Settings.from_environ().model_copy(update=overrides)
+            environ = Settings.from_environ()
+            config = Settings.model_validate({**environ.model_dump(), **overrides}) if overrides else environ
             if not config.table_name:
                 raise click.UsageError(
                     "no Slipway stack: pass --stack NAME or set SLIPWAY_TABLE_NAME and SLIPWAY_TOPIC_ARN"
@@ -52,9 +53,10 @@ class Context:
             self._app = App(config=config, session=self.session())
         return self._app
 
-    def _stack_outputs(self) -> dict[str, str]:
+    def _stack_outputs(self) -> dict[str, object]:
         from slipway.aws.calls import Caller
         from slipway.aws.clients import client
+        from slipway.places import of_arn
 
         cloudformation = client("cloudformation", self.session())
         call = Caller("cloudformation", str(cloudformation.meta.region_name or ""))
@@ -65,8 +67,18 @@ class Context:
             "TopicArn": "topic_arn",
             "RulesPath": "rules_path",
             "WorkQueueUrl": "work_queue_url",
+            "TargetRoleName": "target_role_name",
         }
-        return {field: outputs[key] for key, field in names.items() if key in outputs}
+        found: dict[str, object] = {field: outputs[key] for key, field in names.items() if key in outputs}
+        for key, field in (("TargetAccounts", "target_accounts"), ("AllowedClusters", "allowed_clusters")):
+            if outputs.get(key):
+                found[field] = tuple(part for part in outputs[key].split(",") if part)
+        # The stack's own account and Region, whatever account the caller's credentials are of:
+        # a service's key (and so its history) is relative to them.
+        home = of_arn(str(outputs.get("TopicArn", "")))
+        if home is not None:
+            found.update(account_id=home.account, region=home.region)
+        return found
 
     def caller(self) -> str | None:
         from slipway.aws.clients import STANDARD_RETRIES, client
