@@ -264,7 +264,9 @@ def test_multi_account_cli_history_and_rollback_reach_the_target_account(
 
     # THEN it is production's, newest first
     assert code == 0
-    assert [r["tag"] for r in json.loads(out)] == ["2.1.0", "2.0.0"]
+    entries = json.loads(out)
+    assert [r["tag"] for r in entries] == ["2.1.0", "2.0.0"]
+    assert {(r["account"], r["region"]) for r in entries} == {PROD}
 
     # WHEN they roll it back
     code, out, err = slipway(capsys, "rollback", key, "--json")

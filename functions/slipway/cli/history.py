@@ -53,7 +53,7 @@ def history(ctx: Context, service_key: str, limit: int, as_json: bool) -> None:
         for r in rollouts
     ]
     headers = ["STARTED (UTC)", "STATUS", "TAG", "DIGEST", "REVISION", "RULE", "TOOK", "REASON", "BY"]
-    emit(ctx, [asdict(r) for r in rollouts], rows, headers)
+    emit(ctx, [{**asdict(r), "account": r.account, "region": r.region} for r in rollouts], rows, headers)
 
 
 @click.command()
