@@ -252,17 +252,7 @@ def ecr_push_event(
         detail["image-tag"] = tag
     if manifest_media_type is not None:
         detail["manifest-media-type"] = manifest_media_type
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": "ECR Image Action",
-        "source": "aws.ecr",
-        "account": account,
-        "time": (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [f"arn:aws:ecr:{region}:{account}:repository/{repository}"],
-        "detail": detail,
-    }
+    return _ecr_event("ECR Image Action", repository, detail, account, region, event_id, when)
 
 
 def ecr_replication_event(
@@ -294,10 +284,23 @@ def ecr_replication_event(
     }
     if tag is not None:
         detail["image-tag"] = tag
+    return _ecr_event("ECR Replication Action", repository, detail, account, region, event_id, when)
+
+
+def _ecr_event(
+    detail_type: str,
+    repository: str,
+    detail: dict[str, Any],
+    account: str,
+    region: str,
+    event_id: str | None,
+    when: datetime | None,
+) -> dict[str, Any]:
+    """ECR's EventBridge envelope around ``detail``."""
     return {
         "version": "0",
         "id": event_id or str(uuid.uuid4()),
-        "detail-type": "ECR Replication Action",
+        "detail-type": detail_type,
         "source": "aws.ecr",
         "account": account,
         "time": (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),

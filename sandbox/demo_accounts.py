@@ -11,24 +11,21 @@ The deploy and track handlers are the real ones. moto plays each account by the
 credentials sts:AssumeRole returns for it; ``sandbox.accounts`` plays the forwarding rules
 and ``sandbox.deployments`` ECS moving each account's deployments on.
 
-Run on its own with ``python -m sandbox.demo_accounts``; ``HubAndSpokes`` is the section
-``sandbox.demo`` can run, once the stack's environment includes ``ENVIRONMENT``.
+``HubAndSpokes`` is the demo's last section (``sandbox.demo``); the stack's environment must
+include ``ENVIRONMENT`` before the handlers load.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
-import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 from sandbox import accounts
 from sandbox.accounts import AccountWorld
 from sandbox.deployments import Deployments
-from sandbox.narration import DemoFailed, expect, revision, say, section, short_digest
+from sandbox.narration import expect, revision, say, section, short_digest
 from sandbox.stack import World
 
 # Its own repository: the rules of the demo's earlier sections are cached by repository for 30 s.
@@ -146,29 +143,3 @@ class HubAndSpokes:
             expect(message, f"no {status} message for {cluster}/{SERVICE} in {account}")
             expect(message.get("region") == region, f"the {status} message for {account} names {message.get('region')}")
         return found
-
-
-def main() -> int:
-    """This section on its own: the stack, the handlers and the two target accounts on a moto server."""
-    from sandbox.demo import Functions, local_aws, moto_server
-
-    started = time.monotonic()
-    try:
-        with moto_server() as endpoint, local_aws(endpoint):
-            world = World()
-            os.environ.update({**world.deploy_stack().environment(), **ENVIRONMENT})
-            functions = Functions.load()
-            HubAndSpokes(world, functions.deploy, functions.track, number=1).run()
-    except DemoFailed as problem:
-        print(f"\nDEMO FAILED: {problem}", file=sys.stderr)
-        return 1
-    except Exception:  # noqa: BLE001 - any error is a failed demo; say so after the traceback
-        traceback.print_exc()
-        print("\nDEMO FAILED: an unexpected error (above) stopped it.", file=sys.stderr)
-        return 1
-    print(f"\nDone in {time.monotonic() - started:.1f}s.")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

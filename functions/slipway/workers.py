@@ -11,7 +11,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, Self, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -34,7 +34,27 @@ def submit(pool: ThreadPoolExecutor, fn: Callable[P, R], *args: P.args, **kwargs
     return pool.submit(context.run, functools.partial(fn, *args, **kwargs))
 
 
-class Crew:
+class _Joined:
+    """A context whose exit waits for every task (when nothing failed inside it) and then closes."""
+
+    def join(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.join()
+        finally:
+            self.close()
+
+
+class Crew(_Joined):
     """A thread pool whose tasks may start more tasks; ``join`` waits until every one is done.
 
     A task's exception is kept and raised by ``join`` (after the others finished), so no
@@ -73,18 +93,8 @@ class Crew:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def __enter__(self) -> Crew:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if exc[0] is None:
-                self.join()
-        finally:
-            self.close()
-
-
-class Crews:
+class Crews(_Joined):
     """A crew per key, made on first use (Slipway's: one per account and Region, so that one place's wait
     for ECS tokens holds up no other's). ``join`` waits for every crew made so far."""
 
@@ -110,13 +120,3 @@ class Crews:
             crews = list(self._crews.values())
         for crew in crews:
             crew.close()
-
-    def __enter__(self) -> Crews:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if exc[0] is None:
-                self.join()
-        finally:
-            self.close()
