@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from slipway.control import Control
     from slipway.deploy import Deployer
     from slipway.gates import Gatekeeper
-    from slipway.places import Place
+    from slipway.places import Place, Reach
     from slipway.reconcile import Reconciler
     from slipway.settings import Settings
     from slipway.tracking import Tracker
@@ -104,6 +104,13 @@ class App:
         sts = self.client("sts", retries=STANDARD_RETRIES)
         return Place(home.account or str(sts.get_caller_identity()["Account"]), home.region or sts.meta.region_name)
 
+    @property
+    def reach(self) -> Reach:
+        """Where the stack may deploy: its home (as resolved above), AllowedClusters and TargetAccounts."""
+        from slipway.places import Reach
+
+        return Reach(self.home, self.settings.allowed_clusters, self.settings.target_accounts)
+
     @cached_property
     def pacer(self) -> Pacer:
         from slipway.aws.pacing import Pacer, ecs_quotas
@@ -161,8 +168,17 @@ class App:
     def notifier(self) -> SnsNotifier:
         from slipway.aws.sns import SnsNotifier
 
+        from slipway.telemetry import count
+
         sns = self.client("sns")
-        return SnsNotifier(self.settings.topic_arn, sns, self.caller("sns", sns), home=self.home)
+        return SnsNotifier(
+            self.settings.topic_arn,
+            sns,
+            self.caller("sns", sns),
+            home=self.home,
+            chat_topic_arn=self.settings.chat_topic_arn,
+            count=count,
+        )
 
     @cached_property
     def queue(self) -> SqsWorkQueue | None:
@@ -193,7 +209,7 @@ class App:
             self.notifier,
             queue=self.queue,
             max_concurrency=self.settings.max_concurrency,
-            reach=self.settings.reach,
+            reach=self.reach,
             count=count,
             tracker=self.tracker,
             clock=self.clock,

@@ -183,6 +183,26 @@ class RollbackStore(PipelineStore, Protocol):
         ...
 
 
+class FleetStore(Protocol):
+    """What ``slipway status`` and ``slipway adopt`` read and write: states, history, holds."""
+
+    def states(self) -> list[ServiceState]:
+        """Every service Slipway has a state for."""
+        ...
+
+    def get_state(self, key: str) -> ServiceState | None: ...
+
+    def history(self, key: str, limit: int = 20) -> list[Rollout]: ...
+
+    def holds(self, repository: str | None = None) -> list[Hold]: ...
+
+    def get_rollout(self, rollout_id: str) -> Rollout | None: ...
+
+    def put_rollout(
+        self, rollout: Rollout, state: ServiceState | None = None, expected_generation: int | None = None
+    ) -> None: ...
+
+
 class GateQueries(Protocol):
     def digest_rollouts(self, repository: str, digest: str, rule: str) -> list[DigestRecord]: ...
 
@@ -308,6 +328,7 @@ __all__ = [
     "ClaimStore",
     "DeploymentControl",
     "Ecs",
+    "FleetStore",
     "GateQueries",
     "HoldStore",
     "ImageRecord",

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pydantic import BaseModel, Field, field_validator
 
 from slipway.aws.pacing import Quota, parse_quotas
-from slipway.places import ACCOUNT, REGION, Place, Reach
+from slipway.places import ACCOUNT, REGION, Place
 
 
 class Settings(BaseModel):
@@ -16,6 +16,8 @@ class Settings(BaseModel):
 
     rules_path: str = "/slipway/rules"
     topic_arn: str = ""
+    # The chat topic (custom notifications of AWS's chat integration); empty: no chat rendering is published.
+    chat_topic_arn: str = ""
     table_name: str = ""
     work_queue_url: str = ""
     rules_cache_seconds: int = Field(default=30, ge=0)
@@ -63,11 +65,6 @@ class Settings(BaseModel):
     def home(self) -> Place:
         """The stack's own account and Region."""
         return Place(self.account_id, self.region)
-
-    @property
-    def reach(self) -> Reach:
-        """Where the stack may deploy."""
-        return Reach(self.home, self.allowed_clusters, self.target_accounts)
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -54,7 +54,7 @@ def process(event: dict[str, Any]) -> dict[str, Any]:
 
     settings = app().settings
     try:
-        push = push_from_event(parse_push_event(event), settings.home, settings.allowed_registries)
+        push = push_from_event(parse_push_event(event), app().home, settings.allowed_registries)
     except (ValidationError, PushRejected) as problem:
         count("ArtifactsIgnored" if isinstance(problem, PushRejected) and problem.artifact else "InvalidEvents")
         notice = rejection_notice(event, problem)

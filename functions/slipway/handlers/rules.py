@@ -33,7 +33,7 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.error("not a Parameter Store change", extra={"problem": str(error)})
         return {"status": "REJECTED"}
     settings = app().settings
-    checker = RuleChecker(app().rules, app().ecs, app().notifier, settings.rules_path, settings.reach, app().clock)
+    checker = RuleChecker(app().rules, app().ecs, app().notifier, settings.rules_path, app().reach, app().clock)
     notice = checker.on_change(parsed.detail.name, parsed.detail.operation)
     if notice is not None:
         count(notice.status.title().replace("_", ""))

@@ -52,6 +52,26 @@ class ClaimTable(Table):
                     states[found.key] = found
         return states
 
+    def states(self) -> list[ServiceState]:
+        """Every service Slipway has a state for (``slipway status``): a Scan, so for people, not for functions.
+
+        The table has no index of states; a Scan with a filter reads every item once, which a
+        command someone runs can afford and the rollout path never does.
+        """
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "sk = :state AND begins_with(pk, :service)",
+            "ExpressionAttributeValues": {":state": {"S": "state"}, ":service": {"S": "service#"}},
+            "ConsistentRead": True,
+        }
+        found: list[ServiceState] = []
+        while True:
+            response = self._call("Scan", self._client.scan, **kwargs)
+            found.extend(ServiceState(**from_item(item, STATE_FIELDS)) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return sorted(found, key=lambda state: state.key)
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def put_state(self, state: ServiceState, expected_generation: int | None) -> None:
         self._conditional("PutItem", self._client.put_item, **self._state_put(state, expected_generation))
 
