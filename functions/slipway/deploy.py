@@ -22,7 +22,7 @@ from aws_lambda_powertools import Logger
 from slipway.admission import Admission, invalid_rule
 from slipway.attempt import Assignment
 from slipway.errors import AwsError
-from slipway.gates import Gatekeeper
+from slipway.gates import WAVE, Gatekeeper
 from slipway.handon import MAX_TRIES, Continuation, continuations
 from slipway.model import RECONCILE, Hold, Push, Status
 from slipway.outcome import Outcome
@@ -259,14 +259,32 @@ class Deployer:
 
     # -- holds: pushes waiting for a gate to open ----------------------------------------
     def release_due(self, repository: str | None = None) -> list[Outcome]:
-        """Roll out every held push whose gate has opened (called on outcomes and by the sweep)."""
+        """Roll out every held push whose gate has opened (called on outcomes and by the sweep).
+
+        A released target handed on to a later invocation is not in flight yet, so it does not
+        count against its rule's wave: the rule's other wave holds wait for the next release.
+        """
         outcomes: list[Outcome] = []
+        handed_on: set[tuple[str, str]] = set()  # (repository, rule)
         for hold in self._store.holds(repository):
-            outcomes.extend(self.release(hold))
+            rule = (hold.repository, hold.rule)
+            if hold.gate == WAVE and rule in handed_on:
+                continue
+            report = self._release(hold)
+            if report is None:
+                continue
+            outcomes.extend(report.outcomes + report.handed_on)
+            if report.handed_on or report.waiting:
+                handed_on.add(rule)
         return outcomes
 
     def release(self, hold: Hold, approved_by: str | None = None) -> list[Outcome]:
         """Roll a held push out if its rule still wants it and every gate is open now."""
+        report = self._release(hold, approved_by)
+        return report.outcomes + report.handed_on if report else []
+
+    def _release(self, hold: Hold, approved_by: str | None = None) -> PushReport | None:
+        """The release's report; None when the hold was dropped or is still gated."""
         rule = next((r for r in self._rules.load(hold.repository).rules if r.name == hold.rule), None)
         wanted = Target(cluster=hold.cluster, service=hold.service).key
         target = next((t for t in rule.spec.targets if t.key == wanted), None) if rule else None
@@ -274,17 +292,17 @@ class Deployer:
         if rule is None or target is None or not rule.spec.enabled or not rule.match(push.tag or "").matched:
             logger.info("hold dropped: its rule no longer takes the push", extra={"hold": hold.hold_id})
             self._store.delete_hold(hold)
-            return []
+            return None
         blocked: list[Outcome] = []
         approver = approved_by or hold.approved_by
         admitted = self.admission.admit(push, rule, [target], blocked, approver, hold_again=False)
         if not admitted:
-            return []  # still gated: the hold stays as it is, and nothing new is said
+            return None  # still gated: the hold stays as it is, and nothing new is said
         self._store.delete_hold(hold)
         report = PushReport(push, matched_rules=[rule.name])
         self._roll_out(push, admitted, report, hops=1)
         self._reporter.finish(push, report)
-        return report.outcomes + report.handed_on
+        return report
 
 
 def _gave_up(tries: int, outcome: Outcome) -> str:

@@ -606,6 +606,31 @@ def test_max_parallel_rolls_out_a_wave_then_one_more_per_completion(
     assert holds() == []
 
 
+def test_max_parallel_release_handed_on_keeps_its_slot_so_the_next_hold_waits(
+    five_services: World, deploy, ecs_life: Deployments, faults: Faults, no_backoff: None
+) -> None:
+    from sandbox.faults import Fault
+
+    # GIVEN three services one at a time: web1 deploying, web2 and web3 held by the wave
+    targets = [{"cluster": "prod", "service": name} for name in SERVICES[:3]]
+    five_services.put_rule("web", "prod", {"targets": targets, "max_parallel": 1})
+    deploy(push(five_services, "web", "1.1.0"))
+    [first] = [m for m in messages(five_services) if m["status"] == "DEPLOYING"]
+
+    # WHEN web1 completes while ECS cannot register web2's revision for now (503: handed on)
+    from sandbox.stack import LambdaContext
+    from slipway.handlers import track as handler
+
+    faults.fail_always("ecs.RegisterTaskDefinition", Fault("ServiceUnavailable", 503))
+    event = ecs_life.complete("prod", first["service"], first["deployment_id"])
+    handler.handler(event, LambdaContext(function_name="slipway-track", timeout_ms=6000))  # time runs out
+    faults.stop()
+
+    # THEN the released target keeps the wave's one slot: the other hold stays held
+    assert len(holds()) == 1
+    assert faults.calls["ecs.UpdateService"] == 1  # web1's: nothing else started
+
+
 def test_max_parallel_larger_than_targets_deploys_all_at_once(five_services: World, deploy) -> None:
     targets = [{"cluster": "prod", "service": name} for name in SERVICES]
     five_services.put_rule("web", "prod", {"targets": targets, "max_parallel": 10})
