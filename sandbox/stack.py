@@ -61,6 +61,8 @@ class Stack:
     rules_router_url: str = ""
     work_queue_url: str = ""
     track_router_url: str = ""
+    chat_topic_arn: str = ""  # the ChatTopic (template.yaml's ChatNotifications default is "true")
+    chat_subscriber_url: str = ""
 
     def queue_for(self, event: dict[str, Any]) -> str:
         """The queue standing for the function whose rules an event's source feeds."""
@@ -72,6 +74,7 @@ class Stack:
         defaults = {
             "SLIPWAY_RULES_PATH": self.rules_path,
             "SLIPWAY_TOPIC_ARN": self.topic_arn,
+            "SLIPWAY_CHAT_TOPIC_ARN": self.chat_topic_arn,
             "SLIPWAY_TABLE_NAME": self.table,
             "SLIPWAY_HISTORY_RETENTION_DAYS": tpl.parameter_default("HistoryRetentionDays"),
             "SLIPWAY_DEPLOYMENT_TIMEOUT_MINUTES": tpl.parameter_default("DeploymentTimeoutMinutes"),
@@ -137,6 +140,11 @@ class World:
         topic_arn = self.sns.create_topic(Name=f"{name}-notifications")["TopicArn"]
         subscriber_url = self.queue(f"{name}-subscriber")
         self.subscribe(topic_arn, subscriber_url)
+        chat_topic_arn = chat_subscriber_url = ""
+        if tpl.parameter_default("ChatNotifications") == "true":
+            chat_topic_arn = self.sns.create_topic(Name=f"{name}-chat")["TopicArn"]
+            chat_subscriber_url = self.queue(f"{name}-chat-subscriber")
+            self.subscribe(chat_topic_arn, chat_subscriber_url)
         dead_letter_url = self.queue(f"{name}-dlq")
         router_url = self.queue(f"{name}-deploy-events")
         self.route_rule(f"{name}-ecr-push", tpl.event_pattern("DeployFunction", "EcrPush"), router_url)
@@ -158,6 +166,8 @@ class World:
             rules_router_url=rules_router_url,
             work_queue_url=work_queue_url,
             track_router_url=track_router_url,
+            chat_topic_arn=chat_topic_arn,
+            chat_subscriber_url=chat_subscriber_url,
         )
         return self.stack
 

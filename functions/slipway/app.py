@@ -167,7 +167,6 @@ class App:
     @cached_property
     def notifier(self) -> SnsNotifier:
         from slipway.aws.sns import SnsNotifier
-
         from slipway.telemetry import count
 
         sns = self.client("sns")

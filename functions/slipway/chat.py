@@ -86,12 +86,14 @@ def chat_title(notification: Notification, home: Place | None = None) -> str:
 
 def chat_description(notification: Notification) -> str:
     """The reason, then the stopped tasks (or a rule's problems), one bullet each; cut to DESCRIPTION_LIMIT."""
-    lines = [notification.reason or notification.status]
-    if notification.stopped_reasons:
-        lines += ["", "Stopped tasks:", *(f"• {reason}" for reason in notification.stopped_reasons)]
-    if notification.problems:
-        lines += ["", "Problems:", *(f"• {problem}" for problem in notification.problems)]
-    return cut("\n".join(lines), DESCRIPTION_LIMIT)
+    n = notification
+    # A rule's reason is its problems joined: listed once, as bullets.
+    lines = [] if n.problems and n.reason == "; ".join(n.problems) else [n.reason or n.status, ""]
+    if n.stopped_reasons:
+        lines += ["Stopped tasks:", *(f"• {reason}" for reason in n.stopped_reasons)]
+    if n.problems:
+        lines += ["Problems:", *(f"• {problem}" for problem in n.problems)]
+    return cut("\n".join(lines).strip(), DESCRIPTION_LIMIT)
 
 
 def next_steps(notification: Notification) -> list[str]:
