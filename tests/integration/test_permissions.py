@@ -4,14 +4,20 @@ Each function is driven through the paths it has (under moto, with every call co
 each call is mapped to the IAM actions AWS checks for it, hidden ones included (SNS and
 SQS encrypted with Slipway's key need the key; a tagged RegisterTaskDefinition needs
 TagResource, one naming roles PassRole; the SQS event source polls with the function's
-role), and the role, as SAM expands the template, is compared with them both ways:
+role), and the role, as SAM expands the template for the stack the tours run in (STACK:
+TargetAccounts set, so the TargetAccountsPolicy exists), is compared with them both ways:
 
 - every action the calls need is allowed by a statement of the role;
 - every action the role allows is needed by some call (or by Lambda itself: logs, traces,
   dead letters), so a grant no code path uses fails here.
 
-Actions are compared, not resources or conditions: those are the template's own tests' and
-checkov's to judge.
+Each tour also reaches a service in a target account, through its target role. A call is
+counted under the account it acts in (the one moto maps its access key to): sts:AssumeRole
+is the function's, in Slipway's account; what follows with the assumed credentials is the
+target role's (templates/target-account.yaml), and is checked against that role instead.
+
+Actions are compared, not resources or conditions: those are the template's own tests'
+(tests/template/test_least_privilege.py) and checkov's to judge.
 """
 
 from __future__ import annotations
@@ -19,24 +25,31 @@ from __future__ import annotations
 import copy
 import fnmatch
 import json
-from collections import Counter
+import re
+import threading
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 import pytest
 
 from sandbox import template as tpl
+from sandbox.accounts import AccountWorld, forwarded
 from sandbox.deployments import Deployments, StoppedTask
 from sandbox.faults import Fault, Faults
 from sandbox.runtime import Runtime
-from sandbox.stack import LambdaContext, World
+from sandbox.stack import ACCOUNT, LambdaContext, World
 from sandbox.strategies import Strategies
 from sandbox.throttling import ECS_BUCKETS, AccountBuckets, ThrottledAccount
 from tests.conftest import EVENTS
+from tests.integration.conftest import PRODUCTION_ACCOUNT, PRODUCTION_REGION, STAGING_ACCOUNT
 from tests.integration.test_deploy import fargate_web, push
 from tests.integration.test_strategy_tracking import BLUE_TG, GREEN_TG, LB_ROLE, PROD_RULE
+from tests.template.test_least_privilege import Stack
 
 # What AWS checks for a call, where it is not simply service:Operation.
 HIDDEN: dict[str, tuple[str, ...]] = {
@@ -61,9 +74,14 @@ LAMBDA_ITSELF = (
 )
 # Rules whose SecureString value is read decrypt it with the rules' key (through Parameter Store).
 SECURE_RULES = ("kms:Decrypt",)
-# sts:AssumeRole is called only on the paths to other accounts (tests/integration/test_multi_account.py
-# drives them); until those are driven here too, the grant is allowed without a counted call.
-NOT_YET_DRIVEN = frozenset({"sts:AssumeRole"})
+# The stack the tours run in: the parameters the target_accounts fixture sets in the environment.
+TARGETS = (STAGING_ACCOUNT, PRODUCTION_ACCOUNT)
+STACK = {
+    "TargetAccounts": ",".join(TARGETS),
+    "AllowedClusters": ",".join(["*", *(f"arn:aws:ecs:*:{account}:cluster/*" for account in TARGETS)]),
+}
+# app/payments in the production account, which every tour reaches through its target role.
+ABROAD = {"cluster": f"arn:aws:ecs:{PRODUCTION_REGION}:{PRODUCTION_ACCOUNT}:cluster/app", "service": "payments"}
 
 
 def iam_actions(calls: Counter[str]) -> set[str]:
@@ -74,36 +92,7 @@ def iam_actions(calls: Counter[str]) -> set[str]:
     return actions
 
 
-def _branches(node: Any) -> list[Any]:
-    """What a value may be: both branches of an Fn::If (nested ones too), else the value itself."""
-    if isinstance(node, dict) and "Fn::If" in node:
-        return [leaf for branch in node["Fn::If"][1:] for leaf in _branches(branch)]
-    return [node]
-
-
-def role_actions(function: str) -> set[str]:
-    """Every action the function's role allows (inline and managed policies, under any condition)."""
-    from samtranslator.translator.transform import transform
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    template = copy.deepcopy(tpl.template())
-    template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"  # SAM wants an S3 location offline
-    expanded = transform(template, {}, NoManagedPolicies())["Resources"]
-    role = expanded[f"{function}Role"]["Properties"]
-    documents: list[dict[str, Any]] = []
-    for policy in role.get("Policies", []):
-        # a policy under a condition (Fn::If) grants what its branches grant, when they apply
-        documents.extend(
-            b["PolicyDocument"] for b in _branches(policy) if isinstance(b, dict) and "PolicyDocument" in b
-        )
-    # ManagedPolicyArns may be a list under an Fn::If, and each of its entries one too
-    entries = [entry for listed in _branches(role.get("ManagedPolicyArns", [])) for entry in listed]
-    for arn in (leaf for entry in entries for leaf in _branches(entry)):
-        if isinstance(arn, dict) and arn.get("Ref") in expanded:
-            documents.append(expanded[arn["Ref"]]["Properties"]["PolicyDocument"])
+def _allowed(documents: list[dict[str, Any]]) -> set[str]:
     allowed: set[str] = set()
     for document in documents:
         for statement in document["Statement"]:
@@ -113,40 +102,124 @@ def role_actions(function: str) -> set[str]:
     return allowed
 
 
+@lru_cache(maxsize=4)
+def _expanded(parameters: tuple[tuple[str, str], ...]) -> dict[str, dict[str, Any]]:
+    """The resources of the SAM-expanded template, as CloudFormation would make them for ``parameters``.
+
+    SAM leaves conditions to CloudFormation; they are evaluated here (``Stack``), so a resource
+    under a false Condition is absent and an Fn::If takes the branch its condition gives.
+    """
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    template = copy.deepcopy(tpl.template())
+    template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"  # SAM wants an S3 location offline
+    return Stack(transform(template, {}, NoManagedPolicies()), **dict(parameters)).resources()
+
+
+def role_actions(function: str, parameters: dict[str, str] | None = None) -> set[str]:
+    """Every action the function's role allows (inline and managed policies) in the stack of ``parameters``."""
+    resources = _expanded(tuple(sorted((STACK if parameters is None else parameters).items())))
+    role = resources[f"{function}Role"]["Properties"]
+    documents = [policy["PolicyDocument"] for policy in role.get("Policies", [])]
+    for arn in role.get("ManagedPolicyArns", []):
+        name = str(arn).strip("<>")  # a Ref to a resource of the stack evaluates to <Name>
+        if name not in resources:
+            raise ValueError(f"{function}Role attaches {arn}, not a policy of the template")
+        documents.append(resources[name]["Properties"]["PolicyDocument"])
+    return _allowed(documents)
+
+
+def target_role_actions() -> set[str]:
+    """Every action the target account's role (templates/target-account.yaml) allows, by its defaults."""
+    role = Stack(tpl.target_account_template()).resources()["SlipwayTargetRole"]["Properties"]
+    return _allowed([policy["PolicyDocument"] for policy in role["Policies"]])
+
+
+def _not_allowed(needed: set[str], allowed: set[str]) -> list[str]:
+    return sorted(a for a in needed if not any(fnmatch.fnmatchcase(a, pattern) for pattern in allowed))
+
+
 def missing(function: str, calls: Counter[str], extra: tuple[str, ...] = ()) -> list[str]:
     """Actions the calls need that the role does not allow."""
-    allowed = role_actions(function)
-    needed = iam_actions(calls) | set(extra)
-    return sorted(a for a in needed if not any(fnmatch.fnmatchcase(a, pattern) for pattern in allowed))
+    return _not_allowed(iam_actions(calls) | set(extra), role_actions(function))
+
+
+def missing_there(calls: Counter[str]) -> list[str]:
+    """Actions the calls made in a target account need that its target role does not allow."""
+    return _not_allowed(iam_actions(calls), target_role_actions())
 
 
 def unused(function: str, calls: Counter[str], extra: tuple[str, ...] = ()) -> list[str]:
     """Actions (or action patterns) the role allows that neither the calls nor Lambda itself need."""
     needed = iam_actions(calls) | set(LAMBDA_ITSELF) | set(extra)
-    granted = role_actions(function) - NOT_YET_DRIVEN
-    return sorted(p for p in granted if not any(fnmatch.fnmatchcase(action, p) for action in needed))
+    return sorted(p for p in role_actions(function) if not any(fnmatch.fnmatchcase(a, p) for a in needed))
 
 
 # -- how the functions are driven ----------------------------------------------------------------
 
 
+# The credential scope of a SigV4 signature: Credential=KEY/DATE/REGION/SERVICE/aws4_request.
+SIGNED = re.compile(r"Credential=(?P<key>[^/]+)/")
+
+
+class ByAccount(Faults):
+    """Faults that also count each call under the account it acts in: the one moto maps its access key to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_account: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._accounts_lock = threading.Lock()
+
+    def before_send(self, request: Any, event_name: str, **kwargs: Any) -> Any:
+        from moto.iam.models import get_account_id_from
+
+        _, service, operation = event_name.split(".", 2)
+        signed = SIGNED.search(str(request.headers.get("Authorization", "") or ""))
+        account = get_account_id_from(signed.group("key")) if signed else ACCOUNT
+        with self._accounts_lock:
+            self.by_account[account][f"{service}.{operation}"] += 1
+        return super().before_send(request, event_name, **kwargs)
+
+    def reset_counts(self) -> None:
+        super().reset_counts()
+        with self._accounts_lock:
+            self.by_account.clear()
+
+
+@dataclass
+class Calls:
+    """What a tour called: in Slipway's account (the function's role) and in target accounts (their role)."""
+
+    own: Counter[str]
+    there: Counter[str]
+
+    def __add__(self, other: Calls) -> Calls:
+        return Calls(self.own + other.own, self.there + other.there)
+
+
 @pytest.fixture
-def counted(world: World, clock: Any) -> Faults:
-    """Every call of the functions counted."""
+def counted(world: World, target_accounts: tuple[str, ...], clock: Any) -> ByAccount:
+    """Every call of the functions counted, in a stack whose TargetAccounts are staging and production."""
     from slipway import app
 
-    faults = Faults()
+    faults = ByAccount()
     app.use(app.App(session=faults.session(), clock=clock))
     return faults
 
 
 @pytest.fixture
-def slow_account(world: World, clock: Any, monkeypatch: pytest.MonkeyPatch) -> Faults:
+def slow_account(
+    world: World, target_accounts: tuple[str, ...], clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> ByAccount:
     """Every call counted, and ECS's RegisterTaskDefinition bucket one token a minute: pushes hand on."""
     from slipway import app
 
     monkeypatch.setenv("SLIPWAY_ECS_QUOTAS", "RegisterTaskDefinition:1:0.0167")
-    faults = Faults()
+    faults = ByAccount()
     throttle = ThrottledAccount(AccountBuckets({**ECS_BUCKETS, "RegisterTaskDefinition": (1, 0.0167)}))
     app.use(app.App(session=throttle.install(faults.session()), clock=clock))
     return faults
@@ -169,14 +242,15 @@ SNS_DOWN = Fault("InternalError", 500, "SNS is down")
 
 
 @contextmanager
-def counting(faults: Faults) -> Iterator[Counter[str]]:
+def counting(faults: ByAccount) -> Iterator[Calls]:
     """The calls made inside the block (what the functions did before it is not theirs to count)."""
     faults.reset_counts()
-    calls: Counter[str] = Counter()
+    calls = Calls(Counter(), Counter())
     try:
         yield calls
     finally:
-        calls.update(faults.calls)
+        for account, made in faults.by_account.items():
+            (calls.own if account == ACCOUNT else calls.there).update(made)
 
 
 @contextmanager
@@ -218,6 +292,21 @@ def canary_shop(world: World) -> None:
     world.put_rule("web", "shop", {"targets": [{"cluster": "prod", "service": "shop"}], **canary})
 
 
+def payments(world: World, production: AccountWorld) -> dict[str, str]:
+    """app/payments in the production account, running the hub's web image; the target (ABROAD) naming it."""
+    production.cluster("app")
+    td = production.task_definition(
+        "payments",
+        [{"name": "app", "image": world.image_uri("web", "1.0.0")}],
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+    )
+    production.service("app", "payments", td, launchType="FARGATE", desiredCount=2)
+    return dict(ABROAD)
+
+
 def deploying(world: World) -> dict[str, str]:
     """The deployment id of each service a DEPLOYING message names, from what the subscriber received."""
     notes = [n["message"] for n in world.notifications()]
@@ -230,15 +319,16 @@ def hook_event(world: World, service: str) -> dict[str, Any]:
     return event
 
 
-def own_process(faults: Faults, clock: Any) -> None:
+def own_process(faults: ByAccount, clock: Any) -> None:
     """The next function runs in a process of its own, as in Lambda: no cache of another's (rules), calls counted."""
     from slipway import app
 
     app.use(app.App(session=faults.session(), clock=clock))
 
 
-def deploy_tour(world: World, faults: Faults) -> Counter[str]:
-    """The deploy function: a push that hands on, its carry-on, holds, a redelivery, a reject, a failure."""
+def deploy_tour(world: World, faults: ByAccount, production: AccountWorld) -> Calls:
+    """The deploy function: a push that hands on, its carry-on, holds, a redelivery, a reject, a failure,
+    and a target in the production account."""
     from slipway.errors import RetryLater
 
     prod_fleet(world)  # the second target waits for ECS's pace: handed on
@@ -246,6 +336,7 @@ def deploy_tour(world: World, faults: Faults) -> Counter[str]:
     fargate_web(world, name="late")
     world.put_rule("web", "approved", {"targets": [{"cluster": "prod", "service": "stage"}], "approval": True})
     world.put_rule("web", "later", {"targets": [{"cluster": "prod", "service": "late"}], "promote_from": "prod"})
+    world.put_rule("web", "abroad", {"targets": [payments(world, production)]})  # through the target role
     runtime = Runtime(world, handler("deploy"), timeout_ms=6000)
     event = push(world, "web", "1.1.0")
     with counting(faults) as calls:
@@ -258,13 +349,15 @@ def deploy_tour(world: World, faults: Faults) -> Counter[str]:
     return calls
 
 
-def reconcile_tour(world: World, faults: Faults) -> Counter[str]:
-    """The reconcile: pushes whose event never came: one ECS refuses, one deployed (a wave too), one handed on."""
+def reconcile_tour(world: World, faults: ByAccount, production: AccountWorld) -> Calls:
+    """The reconcile: pushes whose event never came: one ECS refuses, one deployed (a wave too, and a target
+    in the production account), one handed on."""
     prod_fleet(world)
     for name in ("db", "cache"):
         fargate_web(world, name=name)
     waved = [{"cluster": "prod", "service": s} for s in ("db", "cache")]
     world.put_rule("web", "waved", {"targets": waved, "max_parallel": 1})
+    world.put_rule("web", "abroad", {"targets": [payments(world, production)]})  # through the target role
     reconcile = invoke("reconcile")
     with counting(faults) as calls:
         reconcile({"source": "aws.scheduler"})  # the first look notes the time
@@ -272,15 +365,16 @@ def reconcile_tour(world: World, faults: Faults) -> Counter[str]:
         with failing(faults, "ecs.RegisterTaskDefinition", Fault("ClientException", 400, "refused")):
             reconcile({"source": "aws.scheduler"})  # ERROR: the services' claims are given back
         world.push_image("web", "1.2.0")
-        reconcile({"source": "aws.scheduler"})  # web, api and db deploy; cache waits in the wave
+        reconcile({"source": "aws.scheduler"})  # web, api, db and payments deploy; cache waits in the wave
         world.push_image("web", "1.3.0")
         with failing(faults, "ecs.RegisterTaskDefinition", ECS_DOWN):
             invoke("reconcile", timeout_ms=3000)({"source": "aws.scheduler"})  # retryable: handed on
     return calls
 
 
-def track_tour(world: World, faults: Faults, clock: Any) -> Counter[str]:
-    """The track function: promotions released (handed on, then rolled out), stopped tasks, a canary's pause."""
+def track_tour(world: World, faults: ByAccount, clock: Any, production: AccountWorld) -> Calls:
+    """The track function: promotions released (handed on, then rolled out), stopped tasks, a canary's pause,
+    and a rollout in the production account, whose event comes through its forwarding rules."""
     world.create_repository("web")
     for name in ("web", "api", "db", "cache", "edge", "solo"):
         fargate_web(world, name=name)
@@ -292,11 +386,12 @@ def track_tour(world: World, faults: Faults, clock: Any) -> Counter[str]:
     world.put_rule("web", "later", {"targets": targets("db", "cache"), "promote_from": "prod"})
     world.put_rule("web", "last", {"targets": targets("edge"), "promote_from": "later"})
     world.put_rule("web", "solo", {"targets": targets("solo")})
+    world.put_rule("web", "abroad", {"targets": [payments(world, production)]})
     canary_shop(world)
     strategies = Strategies(world.account, world.region)
     clock.now = strategies.now
     life = Deployments(world.account, world.region)
-    invoke("deploy")(push(world, "web", "1.1.0"))  # web, solo and shop deploy; the others wait for a gate
+    invoke("deploy")(push(world, "web", "1.1.0"))  # web, solo, shop and payments deploy; the others wait for a gate
     started = deploying(world)
     own_process(faults, clock)
     with counting(faults) as calls, failing(faults, "ecs.RegisterTaskDefinition", ECS_DOWN):
@@ -314,11 +409,16 @@ def track_tour(world: World, faults: Faults, clock: Any) -> Counter[str]:
         strategies.settle("prod", "shop")  # the canary pauses for approval
         clock.now = strategies.now
         track(hook_event(world, "shop"))
+        # payments succeeds in production: the tracker reads the service there for the outcome
+        done = Deployments(production.account, production.region).complete("app", "payments", started["payments"])
+        [delivered] = forwarded(world, done)
+        track(delivered)
     return calls + more
 
 
-def sweep_tour(world: World, faults: Faults, clock: Any) -> Counter[str]:
-    """The sweep: frozen pushes released (one handed on), rollouts timed out with stopped tasks, a canary's pause."""
+def sweep_tour(world: World, faults: ByAccount, clock: Any, production: AccountWorld) -> Calls:
+    """The sweep: frozen pushes released (one handed on, one in the production account), rollouts timed out
+    (one with stopped tasks, one in the production account), a canary's pause."""
     world.create_repository("web")
     for name in ("web", "api", "db", "cache", "queue"):
         fargate_web(world, name=name)
@@ -327,11 +427,11 @@ def sweep_tour(world: World, faults: Faults, clock: Any) -> Counter[str]:
     strategies = Strategies(world.account, world.region)
     clock.now = strategies.now
     first, second = clock.now + timedelta(minutes=10), clock.now + timedelta(minutes=20)
-    for rule, services, end in (("frozen", ("db", "cache"), first), ("later", ("queue",), second)):
+    db, cache, queue = ({"cluster": "prod", "service": s} for s in ("db", "cache", "queue"))
+    for rule, targets, end in (("frozen", [db, cache, payments(world, production)], first), ("later", [queue], second)):
         window = {"start": (clock.now - timedelta(hours=1)).isoformat(), "end": end.isoformat()}
-        targets = [{"cluster": "prod", "service": s} for s in services]
         world.put_rule("web", rule, {"targets": targets, "freeze": [window], "deploy_after_freeze": True})
-    invoke("deploy")(push(world, "web", "1.1.0"))  # web, api and shop deploy; db, cache and queue are frozen
+    invoke("deploy")(push(world, "web", "1.1.0"))  # web, api and shop deploy; db, cache, payments and queue are frozen
     life = Deployments(world.account, world.region)
     api = life.primary("prod", "api")
     life.stop_task(
@@ -340,17 +440,19 @@ def sweep_tour(world: World, faults: Faults, clock: Any) -> Counter[str]:
     own_process(faults, clock)
     with counting(faults) as calls:
         strategies.settle("prod", "shop")  # the canary pauses; its event is lost
-        clock.now = first  # the first freeze is over: db and cache roll out
+        clock.now = first  # the first freeze is over: db, cache and (through its target role) payments roll out
         invoke("sweep")(SCHEDULED)
-        clock.now = second + timedelta(minutes=45)  # the second is over, and web and api are past their timeout
+        clock.now = second + timedelta(minutes=45)  # the second is over; web, api and payments are past their timeout
         with failing(faults, "ecs.RegisterTaskDefinition", ECS_DOWN):
             invoke("sweep", timeout_ms=3000)(SCHEDULED)  # TIMED_OUT with api's stopped task; queue handed on
     return calls
 
 
-def rule_check_tour(world: World, faults: Faults) -> Counter[str]:
-    """The rule-check function: a secure rule created, one with a named container and a promotion, a deletion."""
+def rule_check_tour(world: World, faults: ByAccount, production: AccountWorld) -> Calls:
+    """The rule-check function: a secure rule created, one with a named container and a promotion, a deletion,
+    and one naming a service of the production account, which the checker reads there."""
     prod_fleet(world)
+    abroad = {**payments(world, production), "container": "app"}
     check = invoke("rules")
     with counting(faults) as calls:
         [event] = world.rule_change("web", "prod", "Create")
@@ -363,29 +465,51 @@ def rule_check_tour(world: World, faults: Faults) -> Counter[str]:
         world.ssm.delete_parameter(Name=parameter)
         [event] = world.rule_change("web", "gone", "Delete")
         check(event)
+        world.put_rule("web", "abroad", {"targets": [abroad]})
+        [event] = world.rule_change("web", "abroad", "Update")
+        check(event)
     return calls
 
 
 # -- the role allows every call ---------------------------------------------------------------------
 
 
-def test_permissions_deploy_function_role_allows_every_call_it_makes(world: World, slow_account: Faults) -> None:
-    calls = deploy_tour(world, slow_account)
+def test_permissions_deploy_function_role_allows_every_call_it_makes(
+    world: World, slow_account: ByAccount, production: AccountWorld
+) -> None:
+    calls = deploy_tour(world, slow_account, production)
 
-    assert {"sqs.SendMessageBatch", "ecs.RegisterTaskDefinition", "dynamodb.BatchGetItem"} <= set(calls)
+    assert {"sqs.SendMessageBatch", "ecs.RegisterTaskDefinition", "dynamodb.BatchGetItem", "sts.AssumeRole"} <= set(
+        calls.own
+    )
     # the rules are a SecureString: reading them decrypts with the rules' key
-    assert missing("DeployFunction", calls, (*EVENT_SOURCE, *SECURE_RULES)) == []
+    assert missing("DeployFunction", calls.own, (*EVENT_SOURCE, *SECURE_RULES)) == []
+    # what it did in the production account, the target role allows
+    assert {"ecs.RegisterTaskDefinition", "ecs.UpdateService"} <= set(calls.there)
+    assert missing_there(calls.there) == []
 
 
-def test_permissions_track_function_role_allows_every_call_it_makes(world: World, counted: Faults, clock: Any) -> None:
-    calls = track_tour(world, counted, clock)
+def test_permissions_track_function_role_allows_every_call_it_makes(
+    world: World, counted: ByAccount, clock: Any, production: AccountWorld
+) -> None:
+    calls = track_tour(world, counted, clock, production)
 
-    assert {"ecs.ListTasks", "sns.PublishBatch", "ecs.DescribeServiceDeployments", "sqs.SendMessageBatch"} <= set(calls)
-    assert missing("TrackFunction", calls, SECURE_RULES) == []
+    assert {
+        "ecs.ListTasks",
+        "sns.PublishBatch",
+        "ecs.DescribeServiceDeployments",
+        "sqs.SendMessageBatch",
+        "sts.AssumeRole",
+    } <= set(calls.own)
+    assert missing("TrackFunction", calls.own, SECURE_RULES) == []
+    assert "ecs.DescribeServices" in calls.there
+    assert missing_there(calls.there) == []
 
 
-def test_permissions_sweep_function_role_allows_every_call_it_makes(world: World, counted: Faults, clock: Any) -> None:
-    calls = sweep_tour(world, counted, clock)
+def test_permissions_sweep_function_role_allows_every_call_it_makes(
+    world: World, counted: ByAccount, clock: Any, production: AccountWorld
+) -> None:
+    calls = sweep_tour(world, counted, clock, production)
 
     # the work queue's sqs:SendMessage is also the dead-letter queue's: only the call itself shows it is used
     assert {
@@ -393,68 +517,90 @@ def test_permissions_sweep_function_role_allows_every_call_it_makes(world: World
         "ecs.DescribeServiceDeployments",
         "ecs.UpdateService",
         "sqs.SendMessageBatch",
-    } <= set(calls)
-    assert missing("SweepFunction", calls, SECURE_RULES) == []
+        "sts.AssumeRole",
+    } <= set(calls.own)
+    assert missing("SweepFunction", calls.own, SECURE_RULES) == []
+    assert {"ecs.UpdateService", "ecs.DescribeServices"} <= set(calls.there)  # released there, then timed out
+    assert missing_there(calls.there) == []
 
 
-def test_permissions_reconcile_function_role_allows_every_call_it_makes(world: World, counted: Faults) -> None:
-    calls = reconcile_tour(world, counted)
+def test_permissions_reconcile_function_role_allows_every_call_it_makes(
+    world: World, counted: ByAccount, production: AccountWorld
+) -> None:
+    calls = reconcile_tour(world, counted, production)
 
-    assert {"ecr.DescribeImages", "sqs.SendMessageBatch"} <= set(calls)
-    assert missing("ReconcileFunction", calls, SECURE_RULES) == []
+    assert {"ecr.DescribeImages", "sqs.SendMessageBatch", "sts.AssumeRole"} <= set(calls.own)
+    assert missing("ReconcileFunction", calls.own, SECURE_RULES) == []
+    assert "ecs.UpdateService" in calls.there
+    assert missing_there(calls.there) == []
 
 
-def test_permissions_rule_check_function_role_allows_every_call_it_makes(world: World, counted: Faults) -> None:
-    calls = rule_check_tour(world, counted)
+def test_permissions_rule_check_function_role_allows_every_call_it_makes(
+    world: World, counted: ByAccount, production: AccountWorld
+) -> None:
+    calls = rule_check_tour(world, counted, production)
 
-    assert "ssm.GetParameter" in calls
-    assert missing("RuleCheckFunction", calls, SECURE_RULES) == []
+    assert {"ssm.GetParameter", "sts.AssumeRole"} <= set(calls.own)
+    assert missing("RuleCheckFunction", calls.own, SECURE_RULES) == []
+    assert {"ecs.DescribeServices", "ecs.DescribeTaskDefinition"} <= set(calls.there)
+    assert missing_there(calls.there) == []
 
 
 def test_permissions_check_finds_a_call_the_role_does_not_allow() -> None:
     # The check itself can fail: the rule checker may not deploy
     assert missing("RuleCheckFunction", Counter({"ecs.UpdateService": 1})) == ["ecs:UpdateService"]
+    # nor the target role read Slipway's table
+    assert missing_there(Counter({"dynamodb.GetItem": 1})) == ["dynamodb:GetItem"]
+
+
+def test_permissions_assume_role_is_granted_only_in_a_stack_with_target_accounts() -> None:
+    # The roles are read for the stack's parameters: without TargetAccounts, no TargetAccountsPolicy
+    for function in ("DeployFunction", "ReconcileFunction", "TrackFunction", "SweepFunction", "RuleCheckFunction"):
+        assert "sts:AssumeRole" in role_actions(function), function
+        assert "sts:AssumeRole" not in role_actions(function, {}), function
 
 
 # -- the role allows nothing more --------------------------------------------------------------------
 
 
 def test_permissions_deploy_function_role_grants_nothing_its_code_never_calls(
-    world: World, slow_account: Faults
+    world: World, slow_account: ByAccount, production: AccountWorld
 ) -> None:
-    calls = deploy_tour(world, slow_account)
+    calls = deploy_tour(world, slow_account, production)
 
-    assert unused("DeployFunction", calls, (*EVENT_SOURCE, *SECURE_RULES)) == []
+    assert unused("DeployFunction", calls.own, (*EVENT_SOURCE, *SECURE_RULES)) == []
 
 
 def test_permissions_track_function_role_grants_nothing_its_code_never_calls(
-    world: World, counted: Faults, clock: Any
+    world: World, counted: ByAccount, clock: Any, production: AccountWorld
 ) -> None:
-    calls = track_tour(world, counted, clock)
+    calls = track_tour(world, counted, clock, production)
 
-    assert unused("TrackFunction", calls, SECURE_RULES) == []
+    assert unused("TrackFunction", calls.own, SECURE_RULES) == []
 
 
 def test_permissions_sweep_function_role_grants_nothing_its_code_never_calls(
-    world: World, counted: Faults, clock: Any
+    world: World, counted: ByAccount, clock: Any, production: AccountWorld
 ) -> None:
-    calls = sweep_tour(world, counted, clock)
+    calls = sweep_tour(world, counted, clock, production)
 
-    assert unused("SweepFunction", calls, SECURE_RULES) == []
+    assert unused("SweepFunction", calls.own, SECURE_RULES) == []
 
 
-def test_permissions_reconcile_function_role_grants_nothing_its_code_never_calls(world: World, counted: Faults) -> None:
-    calls = reconcile_tour(world, counted)
+def test_permissions_reconcile_function_role_grants_nothing_its_code_never_calls(
+    world: World, counted: ByAccount, production: AccountWorld
+) -> None:
+    calls = reconcile_tour(world, counted, production)
 
-    assert unused("ReconcileFunction", calls, SECURE_RULES) == []
+    assert unused("ReconcileFunction", calls.own, SECURE_RULES) == []
 
 
 def test_permissions_rule_check_function_role_grants_nothing_its_code_never_calls(
-    world: World, counted: Faults
+    world: World, counted: ByAccount, production: AccountWorld
 ) -> None:
-    calls = rule_check_tour(world, counted)
+    calls = rule_check_tour(world, counted, production)
 
-    assert unused("RuleCheckFunction", calls, SECURE_RULES) == []
+    assert unused("RuleCheckFunction", calls.own, SECURE_RULES) == []
 
 
 def test_permissions_check_finds_a_grant_no_call_needs() -> None:
@@ -462,4 +608,4 @@ def test_permissions_check_finds_a_grant_no_call_needs() -> None:
     found = unused("RuleCheckFunction", Counter({"sns.PublishBatch": 1}))
 
     assert {"ssm:GetParameter", "ecs:DescribeServices"} <= set(found)
-    assert "sts:AssumeRole" not in found  # allowed until the multi-account paths are driven
+    assert "sts:AssumeRole" in found  # no allowance: a role that never assumed a target role has no use for it
