@@ -6,9 +6,10 @@ found from ``--stack`` (CloudFormation outputs) or from ``SLIPWAY_TABLE_NAME``,
 ``SLIPWAY_TOPIC_ARN`` and ``SLIPWAY_RULES_PATH``.
 
 One module per job: ``context`` (the App a command uses), ``output`` (JSON, tables,
-fields), and the commands: ``history`` (history, rollback), ``rules``, ``pushes``
-(plan, explain), ``gates`` (approve, holds) and ``rollouts`` (status, abort, approving
-a paused deployment).
+fields, through rich), ``failure`` (the one line a failure prints), ``progress`` (--wait),
+and the commands: ``history`` (history, rollback, adopt), ``rules``, ``pushes`` (plan,
+explain), ``gates`` (approve, holds), ``rollouts`` (abort, approving a paused deployment),
+``fleet`` (status) and ``completion``.
 """
 
 from __future__ import annotations
@@ -18,19 +19,27 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import click
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from slipway.cli.completion import completion
 from slipway.cli.context import Context
+from slipway.cli.failure import failure_line
+from slipway.cli.fleet import status
 from slipway.cli.gates import approve, holds
-from slipway.cli.history import history, rollback
+from slipway.cli.history import adopt, history, rollback
 from slipway.cli.output import emit, render_fields, render_table, short_digest, short_reason, short_revision
 from slipway.cli.pushes import explain, plan_command
-from slipway.cli.rollouts import abort, status
+from slipway.cli.rollouts import abort
 from slipway.cli.rules import rules
 from slipway.errors import SlipwayError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from slipway.app import App
+    from slipway.follow import Pace
+
+PROG = "slipway"  # also names the completion variable: _SLIPWAY_COMPLETE
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,11 +56,12 @@ def main(
 ) -> None:
     """Slipway: see and steer the deployments of ECR pushes to ECS services."""
     quiet_logs(verbose)
-    # click_ctx.obj is the App ``run`` was handed, if any (tests); else the Context builds one.
-    click_ctx.obj = Context(stack, region, profile, as_json, app=click_ctx.obj)
+    # click_ctx.obj is what ``run`` was handed, if anything (tests); else the Context builds its own.
+    given = click_ctx.obj or {}
+    click_ctx.obj = Context(stack, region, profile, as_json, **given)
 
 
-for command in (history, rollback, rules, plan_command, explain, approve, holds, status, abort):
+for command in (history, rollback, adopt, rules, plan_command, explain, approve, holds, status, abort, completion):
     main.add_command(command)
 
 
@@ -77,13 +87,20 @@ class _Stderr:
         sys.stderr.flush()
 
 
-def run(argv: Sequence[str] | None = None, app: App | None = None) -> None:
-    """Entry point: Slipway's own errors become one line on stderr and exit status 1.
+def run(
+    argv: Sequence[str] | None = None,
+    app: App | None = None,
+    console: Console | None = None,
+    pace: Pace | None = None,
+) -> None:
+    """Entry point: every error a user can cause becomes one line on stderr and exit status 1.
 
-    ``app``: the App every command uses instead of one built from the options (tests).
+    ``app``: the App every command uses instead of one built from the options;
+    ``console``: where tables and progress go; ``pace``: how --wait polls (all for tests).
     """
+    given = {name: value for name, value in (("app", app), ("console", console), ("pace", pace)) if value is not None}
     try:
-        main(args=list(argv) if argv is not None else None, standalone_mode=False, obj=app)
+        main(args=list(argv) if argv is not None else None, prog_name=PROG, standalone_mode=False, obj=given)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:
@@ -92,8 +109,8 @@ def run(argv: Sequence[str] | None = None, app: App | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
-    except (SlipwayError, BotoCoreError) as error:
-        click.echo(f"slipway: {error}", err=True)
+    except (SlipwayError, BotoCoreError, ClientError) as error:
+        click.echo(failure_line(error), err=True)
         sys.exit(1)
 
 

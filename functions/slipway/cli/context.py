@@ -8,8 +8,10 @@ import click
 
 if TYPE_CHECKING:
     import boto3
+    from rich.console import Console
 
     from slipway.app import App
+    from slipway.follow import Pace
 
 
 class Context:
@@ -25,12 +27,25 @@ class Context:
         profile: str | None,
         as_json: bool,
         app: App | None = None,
+        console: Console | None = None,
+        pace: Pace | None = None,
     ) -> None:
         self.stack = stack
         self.region = region
         self.profile = profile
         self.as_json = as_json
         self._app = app
+        self._console = console
+        self.pace = pace  # how --wait polls (None: every two seconds, real time)
+
+    @property
+    def console(self) -> Console:
+        """Where tables and progress go: stdout, with colour only on a terminal."""
+        if self._console is None:
+            from slipway.cli.output import make_console
+
+            self._console = make_console()
+        return self._console
 
     def session(self) -> boto3.session.Session:
         import boto3
@@ -56,11 +71,21 @@ class Context:
     def _stack_outputs(self) -> dict[str, object]:
         from slipway.aws.calls import Caller
         from slipway.aws.clients import client
+        from slipway.errors import AwsError, SlipwayError
         from slipway.places import of_arn
 
         cloudformation = client("cloudformation", self.session())
-        call = Caller("cloudformation", str(cloudformation.meta.region_name or ""))
-        response = call("DescribeStacks", cloudformation.describe_stacks, StackName=self.stack)
+        region = str(cloudformation.meta.region_name or "")
+        try:
+            response = Caller("cloudformation", region)(
+                "DescribeStacks", cloudformation.describe_stacks, StackName=self.stack
+            )
+        except AwsError as error:
+            if error.code == "ValidationError":  # CloudFormation's answer for a stack that does not exist
+                raise SlipwayError(
+                    f"no stack {self.stack} in {region or 'your default Region'}: check --stack (or SLIPWAY_STACK) and --region"
+                ) from error
+            raise
         outputs = {o["OutputKey"]: o["OutputValue"] for o in response["Stacks"][0].get("Outputs", [])}
         names = {
             "TableName": "table_name",

@@ -9,6 +9,7 @@ import click
 
 from slipway.cli.context import Context
 from slipway.cli.output import emit, short_digest, short_reason, short_revision
+from slipway.cli.progress import finish, follow_all, timeout_option, wait_option
 from slipway.model import Rollout
 
 
@@ -59,9 +60,11 @@ def history(ctx: Context, service_key: str, limit: int, as_json: bool) -> None:
 @click.command()
 @click.argument("service_key", metavar="CLUSTER/SERVICE")
 @click.option("--to", "to", metavar="REVISION_OR_DIGEST", help="family:revision, task definition ARN or sha256 digest.")
+@wait_option
+@timeout_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
-def rollback(ctx: Context, service_key: str, to: str | None, as_json: bool) -> None:
+def rollback(ctx: Context, service_key: str, to: str | None, wait: bool, timeout: int, as_json: bool) -> None:
     """Return a service to its previous successful revision (or --to one), as a tracked rollout."""
     from slipway.rollback import Rollback
 
@@ -84,4 +87,30 @@ def rollback(ctx: Context, service_key: str, to: str | None, as_json: bool) -> N
         f"rolling {service_key} back: {short_revision(outcome.previous_task_definition)} -> "
         f"{short_revision(outcome.task_definition)} (deployment {outcome.deployment_id}, rollout {outcome.rollout_id})"
     )
+    if not wait:
+        emit(ctx, data if ctx.as_json else text)
+        return
+    if not ctx.as_json:
+        click.echo(text)
+    finish(ctx, data, follow_all(ctx, [outcome.rollout_id] if outcome.rollout_id else [], timeout))
+
+
+@click.command()
+@click.argument("service_key", metavar="CLUSTER/SERVICE")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def adopt(ctx: Context, service_key: str, as_json: bool) -> None:
+    """Record the revision a service runs as its baseline, so slipway rollback can return to it.
+
+    For a service Slipway never deployed: one SUCCEEDED entry in its history (rule adopt,
+    no deployment, started by you). Nothing in ECS changes.
+    """
+    from slipway.adopt import Adopter
+
+    ctx.as_json = ctx.as_json or as_json
+    app = ctx.app
+    rollout = Adopter(app.ecs, app.store, app.clock).adopt(service_key, ctx.caller())
+    data = {**asdict(rollout), "account": rollout.account, "region": rollout.region}
+    image = f"{rollout.repository}:{rollout.tag}" if rollout.tag else rollout.image
+    text = f"adopted {rollout.key}: {short_revision(rollout.task_definition)} ({image}) is its baseline, rollout {rollout.rollout_id}"
     emit(ctx, data if ctx.as_json else text)

@@ -40,9 +40,7 @@ def make_console(file: Any = None, force_terminal: bool | None = None, width: in
     """A rich Console on stdout (as it is now: test runners replace it); wide and plain when not a terminal."""
     from rich.console import Console
 
-    console = Console(
-        file=file or sys.stdout, force_terminal=force_terminal, width=width, highlight=False, emoji=False
-    )
+    console = Console(file=file or sys.stdout, force_terminal=force_terminal, width=width, highlight=False, emoji=False)
     if not console.is_terminal and width is None:
         console.width = PLAIN_WIDTH
     return console

@@ -1,4 +1,4 @@
-"""`slipway status`, `slipway abort`, and approving a paused deployment: a strategy rollout in flight.
+"""`slipway abort`, approving a paused deployment, and how `slipway status` shows one rollout.
 
 Wiring only: what a status says, which rollout may be approved or aborted and what ECS
 is asked to do are decided in ``slipway.control``.
@@ -11,38 +11,9 @@ from typing import Any
 import click
 
 from slipway.cli.context import Context
-from slipway.cli.output import emit, moment, render_fields, render_table, short_revision
+from slipway.cli.output import emit, moment, short_revision
 from slipway.errors import SlipwayError
 from slipway.rule_strategies import ROLLING
-
-
-@click.command()
-@click.argument("service_key", metavar="CLUSTER/SERVICE")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-@click.pass_obj
-def status(ctx: Context, service_key: str, as_json: bool) -> None:
-    """A service's latest rollout: its stage, traffic and pauses.
-
-    For a blue/green, canary or linear rollout in flight: ECS's service deployment now
-    (lifecycle stage, traffic weights, hooks waiting, bake end) and what to run next.
-    """
-    from slipway.control import summary
-    from slipway.rollback import split_key
-
-    ctx.as_json = ctx.as_json or as_json
-    split_key(service_key)
-    data = summary(ctx.app.control.status(service_key))
-    if ctx.as_json:
-        emit(ctx, data)
-        return
-    click.echo(render_fields(rollout_fields(data) + deployment_fields(data)))
-    waiting = (data["service_deployment"] or {}).get("hooks_waiting") or []
-    if waiting:
-        click.echo()
-        click.echo(render_table(["HOOK ID", "TYPE", "EXPIRES", "ON TIMEOUT"], hook_rows(waiting)))
-    if data["next"]:
-        click.echo()
-        click.echo(f"next: {data['next']}")
 
 
 def rollout_fields(data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -102,8 +73,11 @@ def hook_rows(hooks: list[dict[str, Any]]) -> list[list[str]]:
     return [[h["hook_id"], h["target_type"], moment(h["expires_at"]), h["timeout_action"] or "-"] for h in hooks]
 
 
-def approve_pause(ctx: Context, rollout_id: str) -> None:
-    """Continue the strategy rollout ``rollout_id`` waiting at a pause (``slipway approve`` without a hold)."""
+def approve_pause(ctx: Context, rollout_id: str, quiet: bool = False) -> dict[str, Any]:
+    """Continue the strategy rollout ``rollout_id`` waiting at a pause (``slipway approve`` without a hold).
+
+    Prints what was done (unless ``quiet``: --wait --json prints it with the outcome) and returns it.
+    """
     control = ctx.app.control
     rollout = control.strategy_rollout(rollout_id)
     if rollout is None:
@@ -123,7 +97,9 @@ def approve_pause(ctx: Context, rollout_id: str) -> None:
         "service_deployment_arn": approval.deployment.arn,
     }
     text = f"approved by {who}: continuing {rollout_id} at {approval.stage} (hook {approval.hook.hook_id})"
-    emit(ctx, data if ctx.as_json else text)
+    if not quiet:
+        emit(ctx, data if ctx.as_json else text)
+    return data
 
 
 @click.command()
