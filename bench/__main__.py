@@ -1,8 +1,10 @@
-"""``python -m bench [--quick] [--only SECTION ...] [--strict]``: run, print the tables, write JSON."""
+"""``python -m bench [--quick] [--only SECTION ...] [--scenario NAME ...] [--strict]``: run, print the tables,
+write JSON."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -50,7 +52,7 @@ FULL = Plan(
     coldstart_runs=11,
     memory_targets=500,
     burst_pushes=200,
-    throttled=("distinct", "shared", "large", "concurrent"),
+    throttled=("distinct", "shared", "large", "concurrent", "accounts"),
 )
 QUICK = Plan(
     sizes=(1, 10, 100),
@@ -74,10 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller run (about 2 minutes)")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=FULL.throttled,
+        help="run only this throttled scenario (repeatable; implies --only throttled unless --only is given)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
-    sections = tuple(args.only or SECTIONS)
+    if args.scenario:
+        chosen = tuple(s for s in FULL.throttled if s in args.scenario)
+        plan = dataclasses.replace(plan, throttled=chosen, notes=[*plan.notes, f"throttled: {', '.join(chosen)} only"])
+    sections = tuple(args.only or (("throttled",) if args.scenario else SECTIONS))
 
     from bench.variants import FUNCTION_ENVIRONMENT
 
@@ -360,7 +371,8 @@ def _print_throttled(throttled: dict[str, Any] | None) -> None:
         f"message visible again after {throttled['retry_visibility_seconds']} s (the queue: 720 s)."
     )
     print("time: from the push's delivery to the last UpdateService onto the new revision; limit: max over")
-    print("RegisterTaskDefinition and UpdateService of (calls needed - burst) / refill rate")
+    print("RegisterTaskDefinition and UpdateService of (calls needed - burst) / refill rate, per account and")
+    print("Region (each has its own buckets), the busiest place's; one place after another: the places' limits summed")
     print(report.throttled_table(throttled["scenarios"]))
     for run in throttled["scenarios"]:
         for line in report.throttled_notes(run):

@@ -4,7 +4,9 @@ A fleet of N services is mixed as real estates are: EC2 and Fargate launch types
 Fargate Spot capacity providers, spread over several clusters, with a third of the
 services sharing their task definition family and revision with another service.
 The throttled runs choose the sharing instead (``per_revision``): every service its own
-family, or exactly ten services on each family's one revision.
+family, or exactly ten services on each family's one revision. A fleet may live in
+another account or Region than Slipway's (``place``): its rules then name its clusters
+by ARN, and its task definitions run the image from Slipway's registry.
 """
 
 from __future__ import annotations
@@ -41,10 +43,18 @@ class FleetService:
 
 @dataclass(frozen=True)
 class Fleet:
-    """N services that one repository's rules select."""
+    """N services that one repository's rules select, at home or in ``place`` (account, Region)."""
 
     repository: str
     services: tuple[FleetService, ...]
+    place: tuple[str, str] | None = None
+
+    def cluster_ref(self, cluster: str) -> str:
+        """How a rule names the cluster: by name at home, by ARN elsewhere."""
+        if self.place is None:
+            return cluster
+        account, region = self.place
+        return f"arn:aws:ecs:{region}:{account}:cluster/{cluster}"
 
     @property
     def clusters(self) -> list[str]:
@@ -56,9 +66,10 @@ class Fleet:
 
     def rules(self) -> dict[str, dict[str, Any]]:
         """Rule name -> rule value: the targets in chunks of TARGETS_PER_RULE."""
-        targets = [{"cluster": s.cluster, "service": s.name} for s in self.services]
+        targets = [{"cluster": self.cluster_ref(s.cluster), "service": s.name} for s in self.services]
+        prefix = "fleet" if self.place is None else f"fleet-{self.place[0]}-{self.place[1]}"
         return {
-            f"fleet-{k // TARGETS_PER_RULE:02d}": {"targets": targets[k : k + TARGETS_PER_RULE], "tags": ["1.*"]}
+            f"{prefix}-{k // TARGETS_PER_RULE:02d}": {"targets": targets[k : k + TARGETS_PER_RULE], "tags": ["1.*"]}
             for k in range(0, len(targets), TARGETS_PER_RULE)
         }
 
@@ -77,15 +88,18 @@ class Fleet:
         }
 
 
-def plan_fleet(size: int, prefix: str, repository: str, per_revision: int | None = None) -> Fleet:
+def plan_fleet(
+    size: int, prefix: str, repository: str, per_revision: int | None = None, place: tuple[str, str] | None = None
+) -> Fleet:
     """``size`` services named ``{prefix}-svc-NNNN`` over up to 8 clusters ``{prefix}-cN``.
 
     By default a third of them share a revision (see the module's docstring);
     ``per_revision`` instead puts every ``per_revision`` consecutive services on one
-    family's one revision (1: each service its own family).
+    family's one revision (1: each service its own family). ``place``: the account and
+    Region they are in (None: Slipway's own).
     """
     if per_revision is not None:
-        return _grouped(size, prefix, repository, per_revision)
+        return _grouped(size, prefix, repository, per_revision, place)
     clusters = min(MAX_CLUSTERS, max(1, math.ceil(size / 4)))
     services = []
     for i in range(size):
@@ -99,7 +113,7 @@ def plan_fleet(size: int, prefix: str, repository: str, per_revision: int | None
     return Fleet(repository, tuple(services))
 
 
-def _grouped(size: int, prefix: str, repository: str, per_revision: int) -> Fleet:
+def _grouped(size: int, prefix: str, repository: str, per_revision: int, place: tuple[str, str] | None) -> Fleet:
     """Services ``per_revision`` to a family; a family's services share its kind (a revision is EC2 or Fargate)."""
     clusters = min(MAX_CLUSTERS, max(1, math.ceil(size / 4)))
     services = []
@@ -108,25 +122,30 @@ def _grouped(size: int, prefix: str, repository: str, per_revision: int) -> Flee
         kind = KINDS[index % len(KINDS)]
         family = f"{prefix}-{'ec2' if kind == 'EC2' else 'fargate'}-r{index}"
         services.append(FleetService(f"{prefix}-c{i % clusters}", f"{prefix}-svc-{i:04d}", kind, family))
-    return Fleet(repository, tuple(services))
+    return Fleet(repository, tuple(services), place)
 
 
 def new_digest() -> str:
     return "sha256:" + secrets.token_hex(32)
 
 
-def build(world: World, fleet: Fleet, rules: bool = True) -> None:
-    """Create the fleet's clusters, task definitions (revision 1) and services, and its rules."""
+def build(world: World, fleet: Fleet, rules: bool = True, hub: World | None = None) -> None:
+    """Create the fleet's clusters, task definitions (revision 1) and services, and its rules.
+
+    ``world`` is where the services are (the fleet's place); ``hub`` Slipway's World, whose
+    registry the images come from and whose Parameter Store holds the rules (None: ``world``).
+    """
+    hub = hub or world
     for cluster in fleet.clusters:
         world.cluster(cluster, capacity_providers=["FARGATE", "FARGATE_SPOT"])
     revisions: dict[str, str] = {}
     for service in fleet.services:
         if service.family not in revisions:
-            revisions[service.family] = register(world, fleet.repository, service)
+            revisions[service.family] = register(world, fleet.repository, service, hub)
         world.service(service.cluster, service.name, revisions[service.family], **placement(service))
     if rules:
         for name, value in fleet.rules().items():
-            world.put_rule(fleet.repository, name, value)
+            hub.put_rule(fleet.repository, name, value)
 
 
 def placement(service: FleetService) -> dict[str, Any]:
@@ -135,12 +154,13 @@ def placement(service: FleetService) -> dict[str, Any]:
     return {"launchType": service.kind}
 
 
-def register(world: World, repository: str, service: FleetService) -> str:
-    """Revision 1 of a family: the app from ``repository`` and a log router sidecar."""
+def register(world: World, repository: str, service: FleetService, registry: World | None = None) -> str:
+    """Revision 1 of a family: the app from ``repository`` (in ``registry``'s, by default ``world``'s) and a
+    log router sidecar."""
     containers: list[dict[str, Any]] = [
         {
             "name": CONTAINER,
-            "image": world.image_uri(repository, OLD_TAG),
+            "image": (registry or world).image_uri(repository, OLD_TAG),
             "essential": True,
             "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
             "environment": [{"name": "STAGE", "value": "prod"}, {"name": "SERVICE", "value": service.name}],

@@ -229,7 +229,7 @@ def _burst_target(burst: dict[str, Any] | None) -> Target:
 def throttled_targets(throttled: dict[str, Any] | None) -> list[Target]:
     """Per throttled scenario: every service rolled out, the time against the buckets' limit, its own checks."""
     if not throttled:
-        return [Target("throttled", "pushes through ECS's token buckets (four scenarios)", "not run", None)]
+        return [Target("throttled", "pushes through ECS's token buckets (five scenarios)", "not run", None)]
     found = []
     for run in throttled["scenarios"]:
         name, n = f"throttled {run['scenario']}", run["services"]
@@ -244,6 +244,13 @@ def throttled_targets(throttled: dict[str, Any] | None) -> list[Target]:
             else "never finished"
         )
         limit = f"<= {run['max_ratio']:.2f}x the buckets' limit ({run['limit_seconds']:.0f} s)"
+        if len(run.get("places", {})) > 1:
+            limit = (
+                f"<= {run['max_ratio']:.2f}x the per-account limit ({run['limit_seconds']:.0f} s; "
+                f"one account after another {run['sequential_seconds']:.0f} s)"
+            )
+            if run["ratio_to_sequential"] is not None:
+                measured += f"; {run['ratio_to_sequential']:.2f}x one after another"
         found.append(Target(f"{name}: time", limit, measured, ratio is not None and ratio <= run["max_ratio"]))
         found.extend(_check(run, check) for check in run["checks"])
     return found
@@ -266,10 +273,26 @@ def _check(run: dict[str, Any], check: str) -> Target:
         lost = sum(1 for p in pushes if p["lost"])
         measured = f"{lost} lost, {run['dead_letters']} in the DLQ"
         return Target(f"{name}: nothing lost", "every push rolled out or in the DLQ", measured, lost == 0)
+    if check == "each_place":
+        return _each_place(run)
     finished = [p for p in pushes if p["rolled_out"] == p["services"]]
     times = ", ".join(f"{p['finished_after']:.1f} s" if p["finished_after"] else "never" for p in pushes)
     measured = f"{len(finished)} of {len(pushes)} finished ({times})"
     return Target(f"{name}: none starves", "every push finishes", measured, len(finished) == len(pushes))
+
+
+def _each_place(run: dict[str, Any]) -> Target:
+    """Every place done within the scenario's ratio of its own limit: none waited for another's buckets."""
+    name, most = f"throttled {run['scenario']}", run["max_ratio"]
+    within, parts = 0, []
+    for place, share in run["places"].items():
+        done, limit = share["finished_after"], share["limit_seconds"]
+        ratio = done / limit if done is not None and limit else None
+        within += ratio is not None and ratio <= most
+        parts.append(f"{place} {done:.1f} s" if done is not None else f"{place} never")
+    requirement = f"each account done within {most:.2f}x its own limit"
+    measured = f"{within} of {len(run['places'])}: " + ", ".join(parts)
+    return Target(f"{name}: side by side", requirement, measured, within == len(run["places"]))
 
 
 def throttled_table(runs: list[dict[str, Any]]) -> str:
@@ -288,6 +311,7 @@ def throttled_table(runs: list[dict[str, Any]]) -> str:
                 f"{run['seconds']:.1f}" if run["seconds"] is not None else "-",
                 f"{run['limit_seconds']:.1f}",
                 f"{run['ratio']:.2f}x" if run["ratio"] is not None else "-",
+                _sequential(run),
                 f"<= {run['max_ratio']:.2f}x",
                 str(run["invocations"]),
                 str(sum(p["deploying"] for p in run["pushes"])),
@@ -295,9 +319,17 @@ def throttled_table(runs: list[dict[str, Any]]) -> str:
                 f"{throttled.get('RegisterTaskDefinition', 0)}/{throttled.get('UpdateService', 0)}/{others}",
             ]
         )
-    headers = ["scenario", "services", "revisions", "rolled out", "time s", "limit s", "vs limit", "target"]
-    headers += ["invocations", "DEPLOYING", "lost", "throttled R/U/other"]
-    return table(headers, rows, right=frozenset(range(1, 11)))
+    headers = ["scenario", "services", "revisions", "rolled out", "time s", "limit s", "vs limit"]
+    headers += ["vs one place after another", "target", "invocations", "DEPLOYING", "lost", "throttled R/U/other"]
+    return table(headers, rows, right=frozenset(range(1, 13)) - {8})
+
+
+def _sequential(run: dict[str, Any]) -> str:
+    """The time over the places' limits one after another ("-" for a scenario in one place)."""
+    if len(run.get("places", {})) <= 1:
+        return "-"
+    ratio = run["ratio_to_sequential"]
+    return f"{ratio:.2f}x of {run['sequential_seconds']:.0f} s" if ratio is not None else "-"
 
 
 def throttled_notes(run: dict[str, Any]) -> list[str]:
@@ -311,11 +343,56 @@ def throttled_notes(run: dict[str, Any]) -> list[str]:
         )
     if not run["settled"]:
         lines.append("  did not settle: invocations or work-queue messages were still pending when it was given up")
-    binding = max(run["buckets"], key=lambda action: run["buckets"][action]["bound_seconds"])
-    for action, use in run["buckets"].items():
+    if len(run.get("places", {})) > 1:
+        lines.extend(_places_notes(run))
+    else:
+        lines.extend(_bucket_lines(run["buckets"], "  "))
+    for push in run["pushes"]:
+        finished = _after(push["finished_after"])
+        lines.append(
+            f"  push {push['repository']}: {push['rolled_out']}/{push['services']} rolled out, last update after "
+            f"{finished}; DEPLOYING {push['deploying']} ({push['deploying_twice']} services twice); "
+            f"updated twice {push['updated_twice']}; in the DLQ {push['in_dead_letters']}"
+        )
+    lines.append(
+        f"  {run['invocations']} invocations in {run['environments']} environments ({run['cold_starts']} cold), "
+        f"{run['failed_invocations']} failed:"
+    )
+    lines.extend("    " + _invocation_line(row) for row in run["timeline"])
+    return lines
+
+
+def _after(seconds: float | None) -> str:
+    return f"{seconds:.1f} s" if seconds is not None else "never"
+
+
+def _places_notes(run: dict[str, Any]) -> list[str]:
+    """A scenario in several places: the per-place limit, the sequential one, and each place's share."""
+    lines = [
+        f"  each account and Region its own buckets: limit {run['limit_seconds']:.1f} s (the busiest place's), "
+        f"the places one after another {run['sequential_seconds']:.1f} s, all of it in one place's buckets "
+        f"{run['one_place_seconds']:.1f} s; last DEPLOYING accepted after {_after(run['last_deploying_after'])}"
+    ]
+    for place, share in run["places"].items():
+        throttled = ", ".join(f"{a} {n}" for a, n in sorted(share["throttled"].items())) or "none"
+        lines.append(
+            f"  {place}: {share['registrations_needed']} registrations, {share['updates_needed']} updates, limit "
+            f"{share['limit_seconds']:.1f} s; first registration after {_after(share['first_registration_after'])}, "
+            f"last update {_after(share['finished_after'])}, last DEPLOYING {_after(share['last_deploying_after'])}; "
+            f"throttled {throttled}"
+        )
+        lines.extend(_bucket_lines(share["buckets"], "    "))
+    return lines
+
+
+def _bucket_lines(buckets: dict[str, Any], indent: str) -> list[str]:
+    """One line per write action: calls needed, rate beyond the burst, refill lost (for the action that binds)."""
+    lines = []
+    binding = max(buckets, key=lambda action: buckets[action]["bound_seconds"])
+    for action, use in buckets.items():
         achieved = f"{use['achieved_rate']:.2f}/s beyond the burst" if use["achieved_rate"] else "all within the burst"
         line = (
-            f"  {action}: {use['needed']} needed, ({use['needed']} - {use['burst']}) / {use['rate']:g} = "
+            f"{indent}{action}: {use['needed']} needed, ({use['needed']} - {use['burst']}) / {use['rate']:g} = "
             f"{use['bound_seconds']:.1f} s; {achieved}"
         )
         if action == binding:
@@ -327,18 +404,6 @@ def throttled_notes(run: dict[str, Any]) -> list[str]:
                 f"while no invocation ran, {phases['during_invocations']:.1f} during invocations"
             )
         lines.append(line)
-    for push in run["pushes"]:
-        finished = f"{push['finished_after']:.1f} s" if push["finished_after"] is not None else "never"
-        lines.append(
-            f"  push {push['repository']}: {push['rolled_out']}/{push['services']} rolled out, last update after "
-            f"{finished}; DEPLOYING {push['deploying']} ({push['deploying_twice']} services twice); "
-            f"updated twice {push['updated_twice']}; in the DLQ {push['in_dead_letters']}"
-        )
-    lines.append(
-        f"  {run['invocations']} invocations in {run['environments']} environments ({run['cold_starts']} cold), "
-        f"{run['failed_invocations']} failed:"
-    )
-    lines.extend("    " + _invocation_line(row) for row in run["timeline"])
     return lines
 
 
