@@ -252,11 +252,16 @@ class _Passage:
         return taken
 
     def _wait_for_room(self) -> None:
-        """Read the next chunk only once the workers are close to needing it."""
-        room = LOOKAHEAD * len(self.places)
+        """Read the next chunk only once the workers of some place are close to needing it.
+
+        Per place: one account's backlog of registrations does not keep the others' targets unread.
+        """
         with self._queued:
-            while self.queued_registrations.total() > room and self.budget.work_remaining() > 0:
+            while self._no_room() and self.budget.work_remaining() > 0:
                 self._queued.wait(timeout=0.5)
+
+    def _no_room(self) -> bool:
+        return min(self.queued_registrations[place] for place in self.places) > LOOKAHEAD
 
     # -- the work on the crews ------------------------------------------------------------
     def _join(self) -> None:

@@ -12,6 +12,7 @@ A transaction that fails falls back to one write per record.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ from slipway.workers import submit
 logger = Logger(child=True)
 
 RECORDS_PER_TRANSACTION = 14  # a record is at most 7 items, a transaction at most 100
+CHUNK_SECONDS = 1.0  # the longest a record waits for its chunk to fill
 RECORD_WRITERS = 4
 
 
@@ -52,15 +54,23 @@ class Recording:
         self._clock = clock
         self._lock = threading.Lock()
         self._chunk: list[Record] = []
+        self._started = 0.0  # when the chunk's first record came
         self._writes: list[Future[None]] = []
         self._writers = ThreadPoolExecutor(max_workers=RECORD_WRITERS)
         self.result = Recorded()
 
     def add(self, record: Record) -> None:
-        """A rollout UpdateService accepted (``record.announced``: its DEPLOYING went out already)."""
+        """A rollout UpdateService accepted (``record.announced``: its DEPLOYING went out already).
+
+        A chunk goes when it is full, or when its first record has waited CHUNK_SECONDS: at
+        ECS's pace of a registration a second, a full chunk would hold a DEPLOYING for 14.
+        """
         with self._lock:
+            now = time.monotonic()
+            if not self._chunk:
+                self._started = now
             self._chunk.append(record)
-            if len(self._chunk) < RECORDS_PER_TRANSACTION:
+            if len(self._chunk) < RECORDS_PER_TRANSACTION and now - self._started < CHUNK_SECONDS:
                 return
             chunk, self._chunk = self._chunk, []
             self._writes.append(submit(self._writers, self._write, chunk))

@@ -30,6 +30,7 @@ class Accounts:
         self._kept: dict[Place, EcsAdapter] = {}
         # per account: the invocation it was assumed in, its credentials, and an adapter per Region
         self._assumed: dict[str, _Assumed] = {}
+        self._accounts: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def reach(self, place: Place) -> EcsAdapter:
@@ -40,7 +41,9 @@ class Accounts:
                     self._kept[place] = self._make(place, None)
                 return self._kept[place]
         invocation = budget.current()
-        with self._lock:  # one AssumeRole per account, even when many workers reach it at once
+        with self._lock:
+            lock = self._accounts.setdefault(place.account, threading.Lock())
+        with lock:  # one AssumeRole per account, even when many workers reach it at once; accounts apart
             assumed = self._assumed.get(place.account)
             if assumed is None or assumed.invocation is not invocation:
                 assumed = _Assumed(invocation, self._roles.assume(place.account).client_arguments())
