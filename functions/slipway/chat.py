@@ -20,8 +20,11 @@ from slipway.places import Place
 VERSION = "1.0"  # the only version the schema accepts
 SOURCE = "custom"  # the only source the schema accepts
 TEXT_TYPE = "client-markdown"  # the only textType the schema supports
-# Lengths the chat integration's custom-notification page lists (README, "Chat"); a longer
-# title or description is cut here, with "...", rather than left to the chat client.
+# Slipway's own bounds, not AWS's: the custom-notification page
+# (https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html) gives each field's
+# meaning and which are required, and no length Slipway could confirm. A title a person reads
+# at a glance stays short, and the whole message well inside SNS's 256 KB; longer text is cut
+# here, with "...", rather than left to each chat client.
 TITLE_LIMIT = 250
 DESCRIPTION_LIMIT = 8000
 ELLIPSIS = "..."
