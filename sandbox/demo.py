@@ -181,6 +181,28 @@ class Demo:
         handlers = self.handlers
         CanaryReleases(self.world, handlers.deploy, handlers.track, handlers.sweep).run()
         accounts_demo.HubAndSpokes(self.world, handlers.deploy, handlers.track, number=9).run()
+        self.fleet_and_chat()
+
+    # 10 --------------------------------------------------------------------------
+    def fleet_and_chat(self) -> None:
+        """The release manager's first look, and one failure as the chat channel shows it."""
+        section(10, "What runs where, and a failure as the team's chat channel shows it")
+        out = slipway("status", "prod/web")
+        expect("prod/web" in out and "SUCCEEDED" in out, f"`slipway status prod/web` does not show prod/web:\n{out}")
+        stack = self.world.stack
+        assert stack is not None
+        expect(stack.chat_subscriber_url, "the stack has no chat topic (ChatNotifications)")
+        chat = [n["message"] for n in self.world.notifications(stack.chat_subscriber_url)]
+        failed = next((m for m in chat if m["metadata"]["eventType"] == "ROLLED_BACK"), None)
+        expect(failed, f"no ROLLED_BACK among the {len(chat)} chat message(s)")
+        assert failed is not None
+        say()
+        say(f"ChatTopic -> chat channel: {len(chat)} message(s) so far, one thread per rollout; one of them:")
+        say(failed["content"]["title"], 2)
+        for line in failed["content"]["description"].splitlines():
+            say(line, 2)
+        for step in failed["content"].get("nextSteps") or []:
+            say(f"next: {step}", 2)
 
     @property
     def handlers(self) -> Functions:
