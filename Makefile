@@ -35,8 +35,8 @@ template: $(STAMP) ## cfn-lint, sam validate and event-pattern checks of templat
 	$(BIN)/python -m pytest tests/template -q
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check functions sandbox tests bench
-	$(BIN)/ruff format --check functions sandbox tests bench
+	$(BIN)/ruff check functions sandbox tests bench examples
+	$(BIN)/ruff format --check functions sandbox tests bench examples
 
 typecheck: $(STAMP) ## mypy (strict) on the Lambda package
 	$(BIN)/mypy
