@@ -226,6 +226,7 @@ class Rollout:
     progress: str | None = None  # the key of the last PROGRESS milestone reported
     aborted_by: str | None = None
     abort_reason: str | None = None
+    pushed_at: datetime | None = None  # the push's time: PushToOutcomeSeconds counts from it
 
     @property
     def account(self) -> str | None:

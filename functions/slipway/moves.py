@@ -167,6 +167,9 @@ class Mover:
             self._store.untrack(moved)
         self._store.set_state_status(moved.key, moved.rollout_id, status)
         self._count(f"Rollouts{status.title().replace('_', '')}", 1)
+        # Adopted rollouts, and those recorded before the push time was kept, have none.
+        if moved.pushed_at is not None and moved.finished_at is not None:
+            self._count("PushToOutcomeSeconds", max(0, int((moved.finished_at - moved.pushed_at).total_seconds())))
         self._notify(moved, status)
         return status
 

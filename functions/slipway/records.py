@@ -96,4 +96,5 @@ def to_rollout(push: Push, outcome: Outcome, now: datetime) -> Rollout:
         strategy=outcome.strategy or ROLLING,
         service_deployment_arn=outcome.service_deployment,
         stage_changed_at=now,
+        pushed_at=push.time,
     )

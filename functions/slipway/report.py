@@ -131,3 +131,10 @@ class Reporter:
         self._count("TargetsDeployed", report.count(Status.DEPLOYING))
         self._count("TargetsSkipped", report.count(Status.SKIPPED))
         self._count("TargetsErrored", report.count(Status.ERROR))
+        self._time_to_deploying(report)
+
+    def _time_to_deploying(self, report: PushReport) -> None:
+        """One PushToDeployingSeconds per DEPLOYING: from the image's push to the rollout's start."""
+        seconds = max(0, int((self._clock() - report.push.time).total_seconds()))
+        for _ in range(report.count(Status.DEPLOYING)):
+            self._count("PushToDeployingSeconds", seconds)
