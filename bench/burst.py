@@ -40,7 +40,7 @@ def measure(server: Any, world: Any, pushes: int, workers: int) -> dict[str, Any
     from bench.variants import unthrottled_environment
 
     server.reset()
-    os.environ.update(unthrottled_environment(world.deploy_stack()))
+    os.environ.update(unthrottled_environment(world.deploy_stack(chat_subscriber=False)))
     services = _build(world, pushes)
     deploy = SlipwayDeploy()
     deploy(world.push_event(f"burst-{pushes:03d}", fleets.new_digest(), fleets.NEW_TAG))  # builds the adapters

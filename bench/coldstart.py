@@ -178,7 +178,7 @@ def first_invocation(server: Any, world: Any, runs: int) -> dict[str, Any]:
         )
         for run in range(runs + 1):  # the first run compiles the bytecode and is not counted
             server.reset()
-            stack = world.deploy_stack()
+            stack = world.deploy_stack(chat_subscriber=False)
             events = []
             for n in range(3):
                 fleet = fleets.plan_fleet(1, f"cold{n}", f"cold-{n}")

@@ -84,7 +84,7 @@ class Fanout:
         subscriber's queue. The burst benchmark, which reads the queue, keeps it.
         """
         self.server.reset()
-        stack = self.world.deploy_stack()
+        stack = self.world.deploy_stack(chat_subscriber=False)
         os.environ.update(unthrottled_environment(stack))
         subscriptions = self.world.sns.list_subscriptions_by_topic(TopicArn=stack.topic_arn)["Subscriptions"]
         for subscription in subscriptions:

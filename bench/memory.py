@@ -95,7 +95,7 @@ def measure(server: Any, world: Any, size: int) -> dict[str, Any]:
     from bench.variants import FUNCTION_ENVIRONMENT, unthrottled_environment
 
     server.reset()
-    stack = world.deploy_stack()
+    stack = world.deploy_stack(chat_subscriber=False)
     fleet = fleets.plan_fleet(size, "mem", "memory")
     fleets.build(world, fleet)
     event = world.push_event(fleet.repository, fleets.new_digest(), fleets.NEW_TAG)

@@ -27,7 +27,7 @@ def measure(server: Any, world: Any, few: int, many: int) -> dict[str, Any]:
     from bench.variants import unthrottled_environment
 
     server.reset()
-    os.environ.update(unthrottled_environment(world.deploy_stack()))
+    os.environ.update(unthrottled_environment(world.deploy_stack(chat_subscriber=False)))
     probes = [fleets.plan_fleet(1, f"ssm{round_}", f"probe-{round_}") for round_ in (1, 2)]
     for probe in probes:
         fleets.build(world, probe)

@@ -214,7 +214,7 @@ def _set_up(server: MotoServer, scenario: Scenario) -> Setup:
     server.set_latency({})
     server.reset()
     world = bookkeeping_world()
-    stack = world.deploy_stack()
+    stack = world.deploy_stack(chat_subscriber=False)
     # moto delivers SNS to SQS inside PublishBatch, scanning the queue each time; the
     # messages are read from the server's record instead (see fanout.fresh_account).
     for subscription in world.sns.list_subscriptions_by_topic(TopicArn=stack.topic_arn)["Subscriptions"]:

@@ -131,7 +131,7 @@ class World:
         return accounts.account_world(self, account, region or self.region)
 
     # -- the stack, from template.yaml ---------------------------------------
-    def deploy_stack(self, name: str = "slipway") -> Stack:
+    def deploy_stack(self, name: str = "slipway", chat_subscriber: bool = True) -> Stack:
         table = f"{name}-table"
         self.dynamodb.create_table(TableName=table, **tpl.table_definition())
         self.dynamodb.update_time_to_live(
@@ -144,7 +144,8 @@ class World:
         if tpl.parameter_default("ChatNotifications") == "true":
             chat_topic_arn = self.sns.create_topic(Name=f"{name}-chat")["TopicArn"]
             chat_subscriber_url = self.queue(f"{name}-chat-subscriber")
-            self.subscribe(chat_topic_arn, chat_subscriber_url)
+            if chat_subscriber:  # the benchmarks have no chat channel: in AWS, Amazon Q subscribes from outside
+                self.subscribe(chat_topic_arn, chat_subscriber_url)
         dead_letter_url = self.queue(f"{name}-dlq")
         router_url = self.queue(f"{name}-deploy-events")
         self.route_rule(f"{name}-ecr-push", tpl.event_pattern("DeployFunction", "EcrPush"), router_url)

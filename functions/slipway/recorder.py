@@ -30,7 +30,9 @@ from slipway.workers import submit
 
 logger = Logger(child=True)
 
-RECORDS_PER_TRANSACTION = 14  # a record is at most 7 items, a transaction at most 100
+# A record is at most 7 items and a transaction at most 100; ten records are one PublishBatch (of
+# ten) per topic, so a chunk's messages never go out as a full batch and a stub of four.
+RECORDS_PER_TRANSACTION = 10
 CHUNK_SECONDS = 1.0  # the longest a record waits for its chunk to fill
 RECORD_WRITERS = 4
 

@@ -190,10 +190,10 @@ def test_push_rollout_records_go_in_groups_as_services_finish() -> None:
 
     report = deployer.deploy(make_push("1.5.0", digest("b")))
 
-    # THEN every service is recorded once: one claims transaction, then records of at most 14
+    # THEN every service is recorded once: one claims transaction, then records of at most 10
     assert {o.status for o in report.outcomes} == {Status.DEPLOYING}
     assert sorted(r.key for r in store.rollouts) == sorted(f"prod/svc-{n}" for n in range(40))
-    assert store.calls["TransactWriteItems"] == 1 + 3  # 40 records: 14 + 14 + 12 (in finishing order)
+    assert store.calls["TransactWriteItems"] == 1 + 4  # 40 records: 10 + 10 + 10 + 10 (in finishing order)
     assert ecs.count("RegisterTaskDefinition") == ecs.count("UpdateService") == 40
 
 
