@@ -77,9 +77,7 @@ def chat_title(notification: Notification, home: Place | None = None) -> str:
     n = notification
     image = f"{n.repository or '?'}:{n.tag}" if n.tag else (n.repository or "?")
     if n.service:
-        where = f" on {n.cluster}/{n.service}"
-        if home is not None and n.account and (n.account, n.region) != (home.account, home.region):
-            where += f" in {n.account} {n.region}"
+        where = f" on {n.cluster}/{n.service}{n.elsewhere(home)}"
     elif n.rule or n.parameter:
         where = f" for rule {n.rule or n.parameter}"
     else:

@@ -90,13 +90,18 @@ class Notification(BaseModel):
             return self
         return self.model_copy(update={"account": self.account or home.account, "region": self.region or home.region})
 
+    def elsewhere(self, home: Place | None) -> str:
+        """`` in ACCOUNT REGION`` when the message's account and Region are not ``home``'s, else ''."""
+        if home is None or not self.account or (self.account, self.region) == (home.account, home.region):
+            return ""
+        return f" in {self.account} {self.region}"
+
     def subject(self, home: Place | None = None) -> str:
         """``[STATUS] repository:tag -> cluster/service`` (with the account and Region when they are not
         ``home``), cut to what SNS accepts."""
         image = f"{self.repository or '?'}:{self.tag}" if self.tag else (self.repository or "?")
-        elsewhere = home is not None and self.account and (self.account, self.region) != (home.account, home.region)
         if self.service:
-            where = f" -> {self.cluster}/{self.service}" + (f" in {self.account} {self.region}" if elsewhere else "")
+            where = f" -> {self.cluster}/{self.service}{self.elsewhere(home)}"
         elif self.rule or self.parameter:
             where = f" -> rule {self.rule or self.parameter}"
         else:

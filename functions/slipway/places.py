@@ -61,6 +61,11 @@ def away(place: Place | None, home: Place) -> Place | None:
     return place if place is not None and place != home else None
 
 
+def cluster_arn(name: str, place: Place, partition: str = "aws") -> str:
+    """The ARN of cluster ``name`` at ``place``."""
+    return f"arn:{partition}:ecs:{place.region}:{place.account}:cluster/{name}"
+
+
 def cluster_allowed(name: str, place: Place, home: Place, patterns: tuple[str, ...], partition: str = "aws") -> bool:
     """Whether AllowedClusters lets Slipway deploy to cluster ``name`` at ``place``.
 
@@ -68,7 +73,7 @@ def cluster_allowed(name: str, place: Place, home: Place, patterns: tuple[str, .
     (``arn:aws:ecs:*:222233334444:cluster/prod-*``) allows the clusters whose ARN it matches,
     at home or elsewhere.
     """
-    arn = f"arn:{partition}:ecs:{place.region}:{place.account}:cluster/{name}"
+    arn = cluster_arn(name, place, partition)
     for pattern in patterns:
         if pattern.startswith("arn:"):
             if fnmatch.fnmatchcase(arn, pattern):

@@ -36,7 +36,7 @@ def split_key(key: str) -> tuple[str, str]:
     if not sep or not cluster or not service or "/" in service or ":" in cluster:
         raise RollbackRefused(f"{key!r} is not CLUSTER/SERVICE (or ACCOUNT:REGION:CLUSTER/SERVICE)")
     if place is not None:
-        cluster = f"arn:aws:ecs:{place.region}:{place.account}:cluster/{cluster}"
+        cluster = places.cluster_arn(cluster, place)
     return cluster, service
 
 

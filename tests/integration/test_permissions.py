@@ -48,7 +48,7 @@ from sandbox.throttling import ECS_BUCKETS, AccountBuckets, ThrottledAccount
 from tests.conftest import EVENTS
 from tests.integration.conftest import PRODUCTION_ACCOUNT, PRODUCTION_REGION, STAGING_ACCOUNT
 from tests.integration.test_deploy import fargate_web, push
-from tests.integration.test_strategy_tracking import BLUE_TG, GREEN_TG, LB_ROLE, PROD_RULE
+from tests.integration.test_strategy_tracking import balanced_web
 from tests.template.test_least_privilege import Stack
 
 # What AWS checks for a call, where it is not simply service:Operation.
@@ -272,22 +272,7 @@ def prod_fleet(world: World) -> None:
 
 def canary_shop(world: World) -> None:
     """prod/shop behind a load balancer that can shift traffic, under a canary rule with approval."""
-    fargate_web(
-        world,
-        name="shop",
-        loadBalancers=[
-            {
-                "targetGroupArn": BLUE_TG,
-                "containerName": "app",
-                "containerPort": 8080,
-                "advancedConfiguration": {
-                    "alternateTargetGroupArn": GREEN_TG,
-                    "productionListenerRule": PROD_RULE,
-                    "roleArn": LB_ROLE,
-                },
-            }
-        ],
-    )
+    balanced_web(world, name="shop")
     canary = {"strategy": "canary", "canary": {"percent": 5, "bake_minutes": 10}, "approval": True}
     world.put_rule("web", "shop", {"targets": [{"cluster": "prod", "service": "shop"}], **canary})
 

@@ -27,10 +27,11 @@ CANARY_RULE: dict[str, Any] = {
 }
 
 
-def balanced_web(world: World) -> str:
-    """prod/web behind an ALB whose target group has its alternate: what traffic shifting needs."""
+def balanced_web(world: World, name: str = "web") -> str:
+    """prod/NAME behind an ALB whose target group has its alternate: what traffic shifting needs."""
     return fargate_web(
         world,
+        name=name,
         loadBalancers=[
             {
                 "targetGroupArn": BLUE_TG,
