@@ -80,6 +80,7 @@ class Attempt:
             status="PENDING",
             claimed_at=now,
             previous_task_definition=self.service.task_definition,
+            supersedes=_deploying(self.state, self.rollout_id),
         )
 
     def outcome(self, status: Status, reason: str, **fields: Any) -> Outcome:
@@ -117,3 +118,11 @@ class Deploy:
     @property
     def revision(self) -> str | None:
         return self.claim.task_definition if self.claim.status == "REGISTERED" else None
+
+
+def _deploying(state: ServiceState | None, rollout_id: str) -> str | None:
+    """The rollout a claim over ``state`` takes the service from while it still deploys (kept in
+    the claim, so that an attempt resumed in a later invocation supersedes it too)."""
+    if state is None or state.status != "DEPLOYING" or state.rollout_id == rollout_id:
+        return None
+    return state.rollout_id

@@ -184,6 +184,7 @@ class ServiceState:
     task_definition: str | None = None
     deployment_id: str | None = None
     notice: str | None = None  # a status whose notification is still to be sent (DEPLOYING)
+    supersedes: str | None = None  # the rollout still DEPLOYING when this claim took the service over
 
     def advance(self, **changes: Any) -> ServiceState:
         return replace(self, generation=self.generation + 1, **changes)

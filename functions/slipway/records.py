@@ -40,13 +40,12 @@ def deploying(
     deployment_id: str | None,
     containers: tuple[str, ...],
     replaces: ServiceState,
-    previous: ServiceState | None = None,
 ) -> Record:
     """The DEPLOYING outcome of a claimed rollout, its history (stamped with the claim's time) and state.
 
     ``service`` is the service as UpdateService returned it; ``replaces`` is the service's
-    state as stored, which the DEPLOYING state is written over; ``previous`` the state the
-    claim replaced, whose rollout this one supersedes if it was still deploying.
+    state as stored, which the DEPLOYING state is written over. The claim names the rollout
+    it took the service from while that still deployed: this one supersedes it.
     """
     assert state.task_definition is not None
     outcome = attempt.outcome(
@@ -60,8 +59,8 @@ def deploying(
         expects_rollback=expects_rollback(attempt.rule),
         service_deployment=service.current_service_deployment,
     )
-    if previous is not None and previous.status == "DEPLOYING" and previous.rollout_id != state.rollout_id:
-        outcome = replace(outcome, supersedes=previous.rollout_id)
+    if state.supersedes:
+        outcome = replace(outcome, supersedes=state.supersedes)
     history = to_rollout(attempt.push, outcome, state.claimed_at)
     deploying_state = state.advance(status="DEPLOYING", deployment_id=deployment_id, notice=None)
     return Record(outcome, history, deploying_state, replaces.generation)

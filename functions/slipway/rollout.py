@@ -68,7 +68,7 @@ class Roller:
             return attempt.error(error)
         deployment = next((d for d in updated.deployments if d.task_definition == revision), None)
         deployment_id = deployment.id if deployment else None
-        return deploying(attempt, updated, state, deployment_id, deploy.containers, stored, deploy.previous)
+        return deploying(attempt, updated, state, deployment_id, deploy.containers, stored)
 
     @staticmethod
     def settle(settle: Settle) -> Record:

@@ -456,6 +456,29 @@ def test_target_rollout_resume_when_service_already_runs_revision_skips_update(h
     assert [r.status for r in harness.store.rollouts] == ["DEPLOYING"]
 
 
+@pytest.mark.parametrize(
+    ("code", "after_effect"), [("ThrottlingException", False), ("ReadTimeout", True)], ids=["throttled", "lost"]
+)
+def test_target_rollout_resumed_in_a_later_attempt_still_supersedes_the_rollout_it_took_over(
+    harness: Harness, code: str, after_effect: bool
+) -> None:
+    # GIVEN an older push's rollout is deploying on the service
+    harness.store.states[KEY] = make_state(
+        generation=2, rollout_id="r-older", image_digest=digest("c"), tag="1.4.5", status="DEPLOYING"
+    )
+    # ... and our first attempt claimed it, but its UpdateService was throttled (or its answer lost)
+    harness.ecs.fail("UpdateService", code, after_effect=after_effect)
+    first = harness.run(PUSH)
+    assert (first.status, first.retryable) == (Status.ERROR, True)
+
+    # WHEN a later attempt resumes the claim (the older rollout's state is overwritten by then)
+    retry = harness.run(PUSH)
+
+    # THEN it still supersedes the older rollout
+    assert retry.status is Status.DEPLOYING
+    assert retry.supersedes == "r-older"
+
+
 def test_target_rollout_retry_after_newer_push_took_stale_claim_does_not_go_backwards(harness: Harness) -> None:
     # GIVEN our first attempt failed retryably and left its claim
     harness.ecs.fail("RegisterTaskDefinition", "ThrottlingException")
