@@ -58,11 +58,10 @@ def deploying(
         containers=containers,
         expects_rollback=expects_rollback(attempt.rule),
         service_deployment=service.current_service_deployment,
+        supersedes=state.supersedes,
     )
-    if state.supersedes:
-        outcome = replace(outcome, supersedes=state.supersedes)
     history = to_rollout(attempt.push, outcome, state.claimed_at)
-    deploying_state = state.advance(status="DEPLOYING", deployment_id=deployment_id, notice=None)
+    deploying_state = state.advance(status="DEPLOYING", deployment_id=deployment_id, notice=None, supersedes=None)
     return Record(outcome, history, deploying_state, replaces.generation)
 
 
