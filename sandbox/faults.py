@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from sandbox.stack import ACCOUNT
+from sandbox.stack import ACCOUNT, LAMBDA_TIME
 
 # Services whose errors come back as XML (query protocol) rather than JSON.
 _QUERY_PROTOCOL = {"sns", "iam", "sts", "cloudformation"}
@@ -33,13 +33,19 @@ class _Raw:
 
 @dataclass(frozen=True)
 class Fault:
-    """An error response: HTTP status, AWS error code and message (or a raised exception)."""
+    """An error response: HTTP status, AWS error code and message (or a raised exception).
+
+    ``takes``: the seconds of the invocation's time the failed call takes (spent on the
+    sandbox's Lambda clock, ``sandbox.stack.LAMBDA_TIME``), as a call that times out, or
+    is answered slowly, takes them in AWS.
+    """
 
     code: str
     status: int = 400
     message: str = "injected by the test"
     exception: Callable[[], BaseException] | None = None
     after_send: bool = False
+    takes: float = 0.0
 
 
 # Decides, from a request, whether it meets a fault (None: it goes through).
@@ -135,6 +141,7 @@ class Faults:
             fault = fault or decide(request)
         if fault is None:
             return None
+        LAMBDA_TIME.spend(fault.takes)
         if fault.after_send:
             # The service does the work; the answer is lost on the way back (a read timeout).
             self._deliver(event_name, request)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,12 +27,38 @@ ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 
 
+class LambdaClock:
+    """The time Lambda counts an invocation's remaining time by, in the sandbox: real time, plus time spent.
+
+    moto answers at once, where AWS calls can take seconds (a read timeout, a slow answer).
+    A fault that says how long its call takes (``sandbox.faults.Fault.takes``) spends that
+    time here, so an invocation's time runs out after as many such calls as it would in
+    AWS, however fast or loaded the machine running the sandbox is. There is one clock:
+    time spent passes for every invocation in flight, as real time does.
+    """
+
+    def __init__(self) -> None:
+        self._spent = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return time.monotonic() + self._spent
+
+    def spend(self, seconds: float) -> None:
+        with self._lock:
+            self._spent += seconds
+
+
+LAMBDA_TIME = LambdaClock()
+
+
 @dataclass
 class LambdaContext:
     """The parts of a Lambda context that Powertools and Slipway read.
 
     Its remaining time runs down from ``timeout_ms`` (the function's Timeout, 120 s in
-    template.yaml) from the moment it is made, as Lambda's does from the invocation's start.
+    template.yaml) from the moment it is made, as Lambda's does from the invocation's start,
+    on the sandbox's Lambda clock (``LAMBDA_TIME``).
     """
 
     function_name: str = "slipway-deploy"
@@ -42,10 +69,10 @@ class LambdaContext:
     log_group_name: str = "/aws/lambda/slipway-deploy"
     log_stream_name: str = "sandbox"
     timeout_ms: int = 120_000
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=LAMBDA_TIME)
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int(self.timeout_ms - (time.monotonic() - self.started) * 1000))
+        return max(0, int(self.timeout_ms - (LAMBDA_TIME() - self.started) * 1000))
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """How long the current invocation may still work.
 
-A Lambda invocation ends at its deadline, whatever it is doing. Slipway reads the
-deadline once, at the start of an invocation, and keeps a reserve before it: new work
+A Lambda invocation ends at its deadline, whatever it is doing. Slipway keeps time by
+the invocation's own clock, the time its Lambda context says is left (asked afresh each
+time, as the context counts down), and keeps a reserve before the end: new work
 (an ECS call that starts or continues a rollout) stops at the *work deadline*, so that
 recording what was done, notifying and handing the rest on still fit before the end.
 
@@ -40,11 +41,16 @@ class Budget:
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
     @classmethod
-    def of(cls, context: InvocationContext, clock: Callable[[], float] = time.monotonic) -> Budget:
-        """The budget of a Lambda invocation, from the time its context says is left."""
-        seconds = max(0.0, context.get_remaining_time_in_millis() / 1000 - SAFETY_SECONDS)
+    def of(cls, context: InvocationContext) -> Budget:
+        """The budget of a Lambda invocation, on its context's clock: the time the context says is left.
+
+        On that clock the invocation ends at 0 (Lambda's deadline) and "now" is minus the
+        seconds left, so the budget's deadline sits ``SAFETY_SECONDS`` before it.
+        """
+        clock = _counting_down(context)
+        seconds = max(0.0, -clock() - SAFETY_SECONDS)
         reserve = min(MAX_RESERVE_SECONDS, max(MIN_RESERVE_SECONDS, RESERVE_SHARE * seconds))
-        return cls(deadline=clock() + seconds, reserve=min(reserve, seconds / 2), clock=clock)
+        return cls(deadline=-SAFETY_SECONDS, reserve=min(reserve, seconds / 2), clock=clock)
 
     @classmethod
     def seconds(cls, seconds: float, reserve: float = 0.0, clock: Callable[[], float] = time.monotonic) -> Budget:
@@ -66,6 +72,11 @@ class Budget:
     def work_remaining(self) -> float:
         """Seconds of new work left (infinite without a deadline)."""
         return math.inf if self.deadline is None else self.deadline - self.reserve - self.clock()
+
+
+def _counting_down(context: InvocationContext) -> Callable[[], float]:
+    """A clock that reads minus the seconds the context says are left (rising to 0 at the deadline)."""
+    return lambda: -context.get_remaining_time_in_millis() / 1000
 
 
 UNLIMITED = Budget(deadline=None)

@@ -110,7 +110,11 @@ def test_faults_deploy_failing_past_botocore_budget_is_retried_in_the_invocation
     assert [r.status for r in app().store.history("prod/web")] == ["DEPLOYING"], "no lost rollout"
 
 
-SHORT_MS = 2500  # an invocation this short runs out of time while a call keeps failing
+# An invocation of a minute whose failing calls take five seconds each (a slow answer, a read
+# timeout) runs out of time after about ten of them, on the sandbox's Lambda clock: however
+# fast or loaded the machine is.
+INVOCATION_MS = 60_000
+FAILING_CALL_TAKES = 5.0
 
 
 @pytest.mark.parametrize(
@@ -121,8 +125,8 @@ def test_faults_deploy_failing_until_time_is_up_hands_the_target_on_and_it_deplo
     web: World, runtime: Runtime, faults: Faults, no_backoff, operation: str
 ) -> None:
     # GIVEN an ECS call that keeps being throttled for as long as the invocation lasts
-    faults.fail_always(operation, Fault("ThrottlingException", 400, "Rate exceeded"))
-    runtime.timeout_ms = SHORT_MS
+    faults.fail_always(operation, Fault("ThrottlingException", 400, "Rate exceeded", takes=FAILING_CALL_TAKES))
+    runtime.timeout_ms = INVOCATION_MS
     event = push(web, "web", "1.1.0")
 
     # WHEN the push is handled, the target is handed on, not failed and not reported
@@ -141,8 +145,10 @@ def test_faults_deploy_failing_until_time_is_up_hands_the_target_on_and_it_deplo
 def test_faults_rules_unreadable_until_time_is_up_fail_the_invocation_and_the_retry_deploys(
     web: World, runtime: Runtime, faults: Faults, no_backoff
 ) -> None:
-    faults.fail_always("ssm.GetParametersByPath", Fault("ThrottlingException", 400, "Rate exceeded"))
-    runtime.timeout_ms = SHORT_MS
+    faults.fail_always(
+        "ssm.GetParametersByPath", Fault("ThrottlingException", 400, "Rate exceeded", takes=FAILING_CALL_TAKES)
+    )
+    runtime.timeout_ms = INVOCATION_MS
     event = push(web, "web", "1.1.0")
 
     with pytest.raises(Exception, match="ThrottlingException"):
@@ -269,8 +275,8 @@ def test_faults_timeout_after_update_until_time_is_up_hands_on_and_does_not_roll
     web: World, runtime: Runtime, faults: Faults, no_backoff
 ) -> None:
     # GIVEN UpdateService's answer is lost on every attempt of the first invocation (ECS applied it)
-    faults.fail_always("ecs.UpdateService", Fault("ReadTimeout", after_send=True))
-    runtime.timeout_ms = SHORT_MS
+    faults.fail_always("ecs.UpdateService", Fault("ReadTimeout", after_send=True, takes=FAILING_CALL_TAKES))
+    runtime.timeout_ms = INVOCATION_MS
     event = push(web, "web", "1.1.0")
 
     assert runtime.invoke(event)["handed_on"] == 1
@@ -292,8 +298,8 @@ def test_faults_sns_failure_keeps_rollout_counts_metric_and_fails_invocation(
     web: World, runtime: Runtime, faults: Faults, no_backoff, capsys
 ) -> None:
     # GIVEN SNS is down for as long as the invocation has time to retry it
-    faults.fail_always("sns.PublishBatch", Fault("InternalError", 500, "SNS is down"))
-    runtime.timeout_ms = SHORT_MS
+    faults.fail_always("sns.PublishBatch", Fault("InternalError", 500, "SNS is down", takes=FAILING_CALL_TAKES))
+    runtime.timeout_ms = INVOCATION_MS
     event = push(web, "web", "1.1.0")
 
     # THEN the invocation fails (Lambda retries it, then the on-failure destination keeps it)

@@ -621,9 +621,9 @@ def test_max_parallel_release_handed_on_keeps_its_slot_so_the_next_hold_waits(
     from sandbox.stack import LambdaContext
     from slipway.handlers import track as handler
 
-    faults.fail_always("ecs.RegisterTaskDefinition", Fault("ServiceUnavailable", 503))
+    faults.fail_always("ecs.RegisterTaskDefinition", Fault("ServiceUnavailable", 503, takes=2.0))  # of 30 s
     event = ecs_life.complete("prod", first["service"], first["deployment_id"])
-    handler.handler(event, LambdaContext(function_name="slipway-track", timeout_ms=6000))  # time runs out
+    handler.handler(event, LambdaContext(function_name="slipway-track", timeout_ms=30_000))  # time runs out
     faults.stop()
 
     # THEN the released target keeps the wave's one slot: the other hold stays held

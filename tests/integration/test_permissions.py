@@ -237,7 +237,9 @@ def invoke(name: str, timeout_ms: int = 120_000) -> Callable[[dict[str, Any]], A
 
 
 SCHEDULED = {"version": "0", "id": "s", "source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}
-ECS_DOWN = Fault("ServiceUnavailableException", 503, "ECS is down")
+# each failing call takes two seconds of the invocation (sandbox.stack.LAMBDA_TIME): a 30 s one runs out after a dozen
+ECS_DOWN = Fault("ServiceUnavailableException", 503, "ECS is down", takes=2.0)
+SHORT_MS = 30_000
 SNS_DOWN = Fault("InternalError", 500, "SNS is down")
 
 
@@ -353,7 +355,7 @@ def reconcile_tour(world: World, faults: ByAccount, production: AccountWorld) ->
         reconcile({"source": "aws.scheduler"})  # web, api, db and payments deploy; cache waits in the wave
         world.push_image("web", "1.3.0")
         with failing(faults, "ecs.RegisterTaskDefinition", ECS_DOWN):
-            invoke("reconcile", timeout_ms=3000)({"source": "aws.scheduler"})  # retryable: handed on
+            invoke("reconcile", timeout_ms=SHORT_MS)({"source": "aws.scheduler"})  # retryable: handed on
     return calls
 
 
@@ -381,7 +383,7 @@ def track_tour(world: World, faults: ByAccount, clock: Any, production: AccountW
     own_process(faults, clock)
     with counting(faults) as calls, failing(faults, "ecs.RegisterTaskDefinition", ECS_DOWN):
         # web succeeds: db and cache are released, but ECS cannot take them now: handed on
-        invoke("track", timeout_ms=3000)(life.complete("prod", "web", started["web"]))
+        invoke("track", timeout_ms=SHORT_MS)(life.complete("prod", "web", started["web"]))
     Runtime(world, handler("deploy")).carry_on()  # they deploy from the work queue
     started.update(deploying(world))
     own_process(faults, clock)
@@ -429,7 +431,7 @@ def sweep_tour(world: World, faults: ByAccount, clock: Any, production: AccountW
         invoke("sweep")(SCHEDULED)
         clock.now = second + timedelta(minutes=45)  # the second is over; web, api and payments are past their timeout
         with failing(faults, "ecs.RegisterTaskDefinition", ECS_DOWN):
-            invoke("sweep", timeout_ms=3000)(SCHEDULED)  # TIMED_OUT with api's stopped task; queue handed on
+            invoke("sweep", timeout_ms=SHORT_MS)(SCHEDULED)  # TIMED_OUT with api's stopped task; queue handed on
     return calls
 
 

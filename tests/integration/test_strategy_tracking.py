@@ -487,10 +487,10 @@ def test_progress_whose_publish_failed_is_resent_once_later_and_not_by_a_reading
     # GIVEN ECS pauses the canary, and SNS is down while the sweep reads it
     strategies.settle("prod", "web")
     clock.now = strategies.now
-    faults.fail_always("sns.PublishBatch", Fault("InternalError", 500, "SNS is down"))
+    faults.fail_always("sns.PublishBatch", Fault("InternalError", 500, "SNS is down", takes=2.0))  # of 30 s
     scheduled = {"version": "0", "id": "s", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
     with pytest.raises(Exception, match="NotificationFailed"):
-        handler.handler(scheduled, LambdaContext(function_name="slipway-sweep", timeout_ms=3000))
+        handler.handler(scheduled, LambdaContext(function_name="slipway-sweep", timeout_ms=30_000))
     faults.stop("sns.PublishBatch")
     # WHEN another reading comes at once, THEN it sends nothing (the first may still be publishing)
     sweep()

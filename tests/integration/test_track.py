@@ -409,11 +409,12 @@ def test_track_publish_failure_fails_invocation_and_retry_sends_once(
 ) -> None:
     completed = ecs_life.complete("prod", "web", started["deployment_id"])
     # GIVEN SNS is down for as long as the invocation has time to retry it
-    faults.fail_always("sns.PublishBatch", Fault("InternalError", 500, "SNS is down"))
+    # (each failing call takes two seconds of the invocation's 30: sandbox.stack.LAMBDA_TIME)
+    faults.fail_always("sns.PublishBatch", Fault("InternalError", 500, "SNS is down", takes=2.0))
     from slipway.handlers import track as handler
 
     with pytest.raises(Exception, match="NotificationFailed"):
-        handler.handler(completed, LambdaContext(function_name="slipway-track", timeout_ms=3000))
+        handler.handler(completed, LambdaContext(function_name="slipway-track", timeout_ms=30_000))
     assert world.notifications() == []
     assert faults.calls["sns.PublishBatch"] > 6, "retried past botocore's fixed budget, until the time was up"
 

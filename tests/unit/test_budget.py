@@ -18,18 +18,27 @@ class Context:
 
 
 def test_budget_of_context_keeps_a_reserve_before_the_deadline() -> None:
-    now = 100.0
+    spent = Budget.of(Context(120_000))
 
-    spent = Budget.of(Context(120_000), clock=lambda: now)
-
-    assert spent.deadline == now + 120 - SAFETY_SECONDS
+    assert spent.remaining() == 120 - SAFETY_SECONDS
     assert spent.reserve == (120 - SAFETY_SECONDS) * 0.1
-    assert spent.work_deadline == spent.deadline - spent.reserve
+    assert spent.work_remaining() == spent.remaining() - spent.reserve
+
+
+def test_budget_of_context_keeps_time_by_the_contexts_clock() -> None:
+    context = Context(120_000)
+    spent = Budget.of(context)
+
+    context.millis = 30_000  # the invocation's time ran on, however fast this machine is
+
+    assert spent.remaining() == 30 - SAFETY_SECONDS
+    assert spent.work_remaining() == 30 - SAFETY_SECONDS - spent.reserve
+    assert spent.reserve == (120 - SAFETY_SECONDS) * 0.1, "the reserve is set once, from the whole invocation"
 
 
 def test_budget_of_short_invocation_keeps_the_minimum_reserve_but_never_more_than_half() -> None:
-    assert Budget.of(Context(12_000), clock=lambda: 0.0).reserve == MIN_RESERVE_SECONDS
-    assert Budget.of(Context(1_500), clock=lambda: 0.0).reserve == (1.5 - SAFETY_SECONDS) / 2
+    assert Budget.of(Context(12_000)).reserve == MIN_RESERVE_SECONDS
+    assert Budget.of(Context(1_500)).reserve == (1.5 - SAFETY_SECONDS) / 2
 
 
 def test_budget_without_deadline_never_runs_out() -> None:

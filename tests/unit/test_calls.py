@@ -43,7 +43,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeMonotonic:
 
 
 def caller(clock: FakeMonotonic, service: str = "ecs", pacer: Pacer | None = None) -> Caller:
-    return Caller(service, "eu-west-1", pacer, clock=clock, sleep=clock.sleep)
+    return Caller(service, "eu-west-1", pacer, sleep=clock.sleep)
 
 
 def test_caller_retries_throttling_past_botocores_five_attempts_while_time_allows(clock: FakeMonotonic) -> None:

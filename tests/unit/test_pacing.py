@@ -64,17 +64,17 @@ def test_token_bucket_eta_counts_the_reserved_tokens(clock: FakeMonotonic) -> No
 def test_pacer_acquire_sleeps_until_the_token_comes(clock: FakeMonotonic) -> None:
     pacer = Pacer({"ecs": {"RegisterTaskDefinition": Quota(1, 1)}}, clock, clock.sleep)
 
-    assert pacer.acquire("eu-west-1", "ecs", "RegisterTaskDefinition", deadline=None)
-    assert pacer.acquire("eu-west-1", "ecs", "RegisterTaskDefinition", deadline=None)
+    assert pacer.acquire("eu-west-1", "ecs", "RegisterTaskDefinition", within=None)
+    assert pacer.acquire("eu-west-1", "ecs", "RegisterTaskDefinition", within=None)
 
     assert clock.slept == [1.0]
 
 
 def test_pacer_acquire_past_the_deadline_takes_no_token(clock: FakeMonotonic) -> None:
     pacer = Pacer({"ecs": {"RegisterTaskDefinition": Quota(1, 1)}}, clock, clock.sleep)
-    pacer.acquire("eu-west-1", "ecs", "RegisterTaskDefinition", deadline=None)
+    pacer.acquire("eu-west-1", "ecs", "RegisterTaskDefinition", within=None)
 
-    assert not pacer.acquire("eu-west-1", "ecs", "RegisterTaskDefinition", deadline=clock.now + 0.5)
+    assert not pacer.acquire("eu-west-1", "ecs", "RegisterTaskDefinition", within=0.5)
 
     assert clock.slept == []
     assert pacer.eta("eu-west-1", "ecs", "RegisterTaskDefinition", 1) == 1.0  # the token is still there to take

@@ -50,14 +50,12 @@ class Caller:
         pacer: Pacer | None = None,
         *,
         count: Count | None = None,
-        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.service = service
         self.scope = scope
         self._pacer = pacer
         self._count = count or (lambda name, value: None)
-        self._clock = clock
         self._sleep = sleep
         self._finishing = service in FINISHING_SERVICES
 
@@ -70,16 +68,15 @@ class Caller:
         return self._attempts(operation, fn, kwargs, raw=True)
 
     def _attempts(self, operation: str, fn: Callable[..., T], kwargs: dict[str, object], raw: bool) -> T:
-        deadline = self._deadline()
         attempt = 0
         while True:
             attempt += 1
-            self._acquire(operation, deadline)
+            self._acquire(operation)
             try:
                 return fn(**kwargs)
             except (ClientError, BotoCoreError) as original:
                 error = translated(operation, original)
-                delay = self._retry_delay(operation, error, attempt, deadline) if error.retryable else None
+                delay = self._retry_delay(operation, error, attempt) if error.retryable else None
                 if delay is None:
                     if raw:
                         raise
@@ -88,19 +85,23 @@ class Caller:
             if delay:
                 self._sleep(delay)
 
-    def _deadline(self) -> float | None:
+    def _left(self) -> float | None:
+        """Seconds this call may still take: to the deadline when it finishes work, to the work deadline when
+        it starts some (None: no deadline)."""
         current = budget.current()
-        return current.deadline if self._finishing else current.work_deadline
+        if not current.limited:
+            return None
+        return current.remaining() if self._finishing else current.work_remaining()
 
-    def _acquire(self, operation: str, deadline: float | None) -> None:
-        if self._pacer is not None and not self._pacer.acquire(self.scope, self.service, operation, deadline):
+    def _acquire(self, operation: str) -> None:
+        if self._pacer is not None and not self._pacer.acquire(self.scope, self.service, operation, self._left()):
             raise AwsError(
                 operation,
                 OUT_OF_TIME,
                 f"no {self.service} {operation} token before the invocation's time is up; handed on",
             )
 
-    def _retry_delay(self, operation: str, error: AwsError, attempt: int, deadline: float | None) -> float | None:
+    def _retry_delay(self, operation: str, error: AwsError, attempt: int) -> float | None:
         """How long to wait before the next attempt; None when there is no time (or attempt) left for one.
 
         A throttled attempt also empties the action's bucket, so the next one waits for a refill.
@@ -108,9 +109,9 @@ class Caller:
         if error.throttled and self._pacer is not None:
             self._pacer.drain(self.scope, self.service, operation)
         delay = backoff_delay(attempt, error.throttled)
-        if deadline is None:
+        left = self._left()
+        if left is None:
             return delay if attempt < ATTEMPTS_WITHOUT_DEADLINE else None
-        left = deadline - self._clock()
         return None if left <= BASE_DELAY else min(delay, left / 2)
 
 

@@ -138,13 +138,13 @@ class Pacer:
                 self._buckets[key] = TokenBucket(quota, self._clock)
             return self._buckets[key]
 
-    def acquire(self, scope: str, service: str, action: str, deadline: float | None) -> bool:
-        """Wait for a token; False (and no token taken) when it would come after ``deadline``."""
+    def acquire(self, scope: str, service: str, action: str, within: float | None) -> bool:
+        """Wait for a token; False (and no token taken) when it would come later than ``within`` seconds."""
         bucket = self.bucket(scope, service, action)
         if bucket is None:
             return True
         wait = bucket.reserve()
-        if deadline is not None and self._clock() + wait > deadline:
+        if within is not None and wait > within:
             bucket.give_back()
             return False
         if wait > 0:
