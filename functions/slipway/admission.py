@@ -147,13 +147,14 @@ class Admission:
                 )
             )
         return Outcome(
-            Status.SKIPPED,
+            verdict.status,
             verdict.reason,
             rule=rule.name,
             parameter=rule.parameter,
             target=target,
             rollout_id=hold_id,
             held=verdict.gate if verdict.hold else None,
+            gate_closed=verdict.final,
         )
 
 

@@ -296,10 +296,13 @@ class Deployer:
         blocked: list[Outcome] = []
         approver = approved_by or hold.approved_by
         admitted = self.admission.admit(push, rule, [target], blocked, approver, hold_again=False)
-        if not admitted:
+        closed = [outcome for outcome in blocked if outcome.gate_closed]
+        if not admitted and not closed:
             return None  # still gated: the hold stays as it is, and nothing new is said
         self._store.delete_hold(hold)
-        report = PushReport(push, matched_rules=[rule.name])
+        report = PushReport(push, matched_rules=[rule.name], outcomes=closed)
+        if closed:
+            logger.info("hold ended: its gate closed", extra={"hold": hold.hold_id, "reason": closed[0].reason})
         self._roll_out(push, admitted, report, hops=1)
         self._reporter.finish(push, report)
         return report

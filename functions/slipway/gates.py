@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
+from slipway.model import Status
 from slipway.ports import GateQueries
 from slipway.rules import WEEKDAYS, FreezeWindow, Rule
 
@@ -73,13 +74,19 @@ def frozen_until(windows: list[FreezeWindow] | None, now: datetime) -> datetime 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether a push may roll out now under a rule; if not, why, and whether to hold it."""
+    """Whether a push may roll out now under a rule; if not, why, and whether to hold it.
+
+    A ``final`` verdict closes the gate for good (a wait that ran out, a check that failed):
+    a push held at it ends there, with ``status`` and the reason, instead of waiting on.
+    """
 
     passed: bool
     reason: str = ""
     gate: str | None = None
     hold: bool = False
     not_before: datetime | None = None
+    final: bool = False
+    status: Status = Status.SKIPPED
 
 
 PASS = Verdict(True)

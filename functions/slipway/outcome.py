@@ -35,6 +35,7 @@ class Outcome:
     held: str | None = None
     strategy: str | None = None  # the rule's: rolling, blue_green, canary or linear
     service_deployment: str | None = None  # the ECS service deployment UpdateService started
+    gate_closed: bool = False  # stopped by a gate closed for good: a push held there ends with this outcome
 
     @property
     def launch_type(self) -> str | None:
