@@ -89,17 +89,11 @@ class Runtime:
                 made += 1
                 self._consume(url, messages[0])
                 continue
-            if not self._delayed(url) or waited >= max_wait:
+            if not self.world.delayed(url) or waited >= max_wait:
                 return made
             time.sleep(0.2)
             waited += 0.2
         return made
-
-    def _delayed(self, url: str) -> int:
-        attributes = self.world.sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
-        )["Attributes"]
-        return int(attributes.get("ApproximateNumberOfMessagesDelayed", "0"))
 
     def _consume(self, url: str, message: dict[str, Any]) -> None:
         event = {"Records": [sqs_record(self.world, url, message)]}

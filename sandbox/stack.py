@@ -279,12 +279,19 @@ class World:
         assert self.stack is not None
         return [json.loads(message["Body"]) for message in self.drain(self.stack.queue_for(event))]
 
-    def drain(self, queue_url: str) -> list[dict[str, Any]]:
+    def drain(self, queue_url: str, wait_delayed: float = 0.0) -> list[dict[str, Any]]:
+        """Every message on the queue, received and deleted; with ``wait_delayed``, also those sent with a
+        delay, waited for up to that many seconds."""
         messages: list[dict[str, Any]] = []
+        waited = 0.0
         while True:
             batch = self.sqs.receive_message(
                 QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
             ).get("Messages", [])
+            if not batch and waited < wait_delayed and self.delayed(queue_url):
+                time.sleep(0.2)
+                waited += 0.2
+                continue
             if not batch:
                 return messages
             messages.extend(batch)
@@ -292,6 +299,13 @@ class World:
                 QueueUrl=queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
             )
+
+    def delayed(self, queue_url: str) -> int:
+        """How many messages on the queue wait out their delay."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+        )["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessagesDelayed", "0"))
 
     def notifications(self, queue_url: str | None = None) -> list[dict[str, Any]]:
         """SNS messages a subscriber queue received: Subject, attributes and parsed Message."""
