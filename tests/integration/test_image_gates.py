@@ -7,6 +7,8 @@ DescribeImageScanFindings and DescribeImageSigningStatus are answered per digest
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -476,3 +478,89 @@ def test_image_gates_ecr_error_becomes_error_outcome_with_code(
     assert (note["status"], note["error_code"]) == ("ERROR", "AccessDeniedException")
     assert note["reason"] == "DescribeImageScanFindings failed: AccessDeniedException: not allowed"
     assert holds() == []
+
+
+# -- slipway plan and explain --------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_images(faults: Any, monkeypatch: pytest.MonkeyPatch) -> ImageChecks:
+    """The sessions the CLI creates are answered by the same image checks bridge."""
+    import boto3.session
+
+    class Bridged(boto3.session.Session):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.events.register_first("before-send", faults.images.before_send)
+
+    monkeypatch.setattr(boto3.session, "Session", Bridged)
+    return faults.images  # type: ignore[no-any-return]
+
+
+def planned(capsys: pytest.CaptureFixture[str], image: str) -> dict[str, dict[str, Any]]:
+    from tests.integration.test_cli_history_rollback import slipway
+
+    _, out, _ = slipway(capsys, "plan", image, "--json")
+    return {line["rule"]: line for line in json.loads(out)["plan"]}
+
+
+def test_plan_scan_in_progress_would_hold_at_scan_gate(
+    web: World, cli_images: ImageChecks, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scan_rule(web)
+    digest = web.push_image("web", "1.1.0")
+    cli_images.scan("web", digest, status="IN_PROGRESS")
+
+    lines = planned(capsys, "web:1.1.0")
+
+    assert lines["prod"]["action"] == "hold"
+    assert lines["prod"]["detail"].startswith(f"waiting for the scan of {digest[:19]} (IN_PROGRESS), up to ")
+
+
+def test_plan_findings_over_limit_would_skip_with_counts(
+    web: World, cli_images: ImageChecks, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scan_rule(web, max_severity="MEDIUM")
+    digest = web.push_image("web", "1.1.0")
+    cli_images.scan("web", digest, counts={"CRITICAL": 2, "HIGH": 5, "MEDIUM": 1})
+
+    lines = planned(capsys, "web:1.1.0")
+
+    assert (lines["prod"]["action"], lines["prod"]["detail"]) == (
+        "skip",
+        "2 CRITICAL, 5 HIGH findings; the rule allows up to MEDIUM",
+    )
+
+
+def test_plan_unsigned_push_would_hold_at_signature_gate(
+    web: World, cli_images: ImageChecks, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signature_rule(web)
+    digest = web.push_image("web", "1.1.0")
+
+    lines = planned(capsys, "web:1.1.0")
+
+    assert lines["prod"]["action"] == "hold"
+    assert lines["prod"]["detail"].startswith(f"waiting for ECR managed signing of {digest[:19]} (not signed yet)")
+
+
+def test_explain_held_push_shows_its_gate_and_reason(
+    web: World, deploy, images: ImageChecks, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_cli_history_rollback import slipway
+
+    scan_rule(web)
+    event, digest = pushed(web, clock)
+    images.scan("web", digest, status="IN_PROGRESS")
+    deploy(event)
+
+    code, out, err = slipway(capsys, "explain", "web")
+
+    assert code == 0, err
+    rows = [re.split(r"\s{2,}", line) for line in out.strip().splitlines()[2:]]
+    assert [
+        "prod",
+        "SKIPPED, held: scan",
+        "prod/web",
+        f"waiting for the scan of {digest[:19]} (IN_PROGRESS), up to 30 min more",
+    ] in rows
