@@ -5,9 +5,9 @@ Pure models and validation, used by ``rules.RuleSpec``; the verdicts are in ``im
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from slipway.rule_strategies import Strict, _known
 
@@ -16,6 +16,13 @@ Severity = Literal["NONE", "INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 DEFAULT_WAIT_MINUTES = 30
 _WaitMinutes = Annotated[int, Field(ge=0, le=24 * 60)]
+
+
+def _severity(value: Any) -> Any:
+    """ECR's severities are upper case: "high" is named with the one it means."""
+    if isinstance(value, str) and value not in SEVERITIES and value.upper() in SEVERITIES:
+        raise ValueError(f'unknown severity "{value}" (did you mean "{value.upper()}"? severities are upper case)')
+    return value
 
 
 def rank(severity: str) -> int:
@@ -31,7 +38,7 @@ class Scan(Strict):
     ``on_unavailable`` decides: "block" skips the push, "allow" rolls it out.
     """
 
-    max_severity: Annotated[Severity, _known("severity", SEVERITIES)]
+    max_severity: Annotated[Severity, _known("severity", SEVERITIES), BeforeValidator(_severity)]
     wait_minutes: _WaitMinutes = DEFAULT_WAIT_MINUTES
     on_unavailable: Annotated[Literal["block", "allow"], _known("on_unavailable value", ("block", "allow"))] = "block"
 
