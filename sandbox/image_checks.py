@@ -71,6 +71,7 @@ class ImageChecks:
         self._scans: dict[tuple[str, str], Scan] = {}
         self._signings: dict[tuple[str, str], list[Signing]] = {}
         self._lock = threading.Lock()
+        self.asked: list[tuple[str, str, str, str]] = []  # (operation, registryId, Region, repository) of each call
 
     # -- what a test sets ------------------------------------------------------------------
     def scan(
@@ -165,8 +166,10 @@ class ImageChecks:
             "repositoryName": repository,
             "imageId": {"imageDigest": digest},
         }
+        region = str(request.url).split("://", 1)[-1].split(".")[2] if "amazonaws.com" in str(request.url) else ""
         request.url = "https://image-checks.invalid/"  # moto's in-process handler must not answer it too
         with self._lock:
+            self.asked.append((operation, identity["registryId"], region, repository))
             if operation == "DescribeImageSigningStatus":
                 signings = list(self._signings.get((repository, digest), []))
                 return _answer(200, {**identity, "signingStatuses": [_signing(s) for s in signings]})

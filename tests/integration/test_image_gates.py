@@ -205,17 +205,19 @@ def test_scan_gate_unavailable_status_block_skipped_with_its_name(
 
 
 @pytest.mark.parametrize("status", ["UNSUPPORTED_IMAGE", "FINDINGS_UNAVAILABLE", "SCAN_ELIGIBILITY_EXPIRED"])
-def test_scan_gate_unavailable_status_allow_rolls_out(
-    web: World, deploy, images: ImageChecks, clock: Clock, status: str
+def test_scan_gate_unavailable_status_allow_rolls_out_logging_the_status(
+    web: World, deploy, images: ImageChecks, clock: Clock, status: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     scan_rule(web, on_unavailable="allow")
     event, digest = pushed(web, clock)
-    images.scan("web", digest, status=status)
+    images.scan("web", digest, status=status, description="ECR says why")
 
     deploy(event)
 
     assert [m["status"] for m in messages(web)] == ["DEPLOYING"]
     assert image_of(web).endswith(f"@{digest}")
+    [passed] = [r for r in caplog.records if r.getMessage() == "scan gate passed without findings"]
+    assert (passed.levelname, passed.reason) == ("WARNING", f"scan {status}: ECR says why")
 
 
 # -- scan: over the limit ------------------------------------------------------------------------
@@ -564,3 +566,34 @@ def test_explain_held_push_shows_its_gate_and_reason(
         "prod/web",
         f"waiting for the scan of {digest[:19]} (IN_PROGRESS), up to 30 min more",
     ] in rows
+
+
+def test_image_gates_push_from_another_registry_is_read_there(
+    web: World, deploy, images: ImageChecks, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN pushes from registry account 444455556666 in eu-west-2 are deployed (AllowedRegistries)
+    from slipway.settings import settings
+
+    monkeypatch.setenv("SLIPWAY_ALLOWED_REGISTRIES", "444455556666,eu-west-2")
+    settings.cache_clear()
+    from slipway import app
+
+    app.use(app.App(session=app.app().session, clock=clock))
+    gates = {"signature": {"required": True}, "scan": {"max_severity": "HIGH"}}
+    web.put_rule("web", "prod", {"targets": [{**PROD, "container": "app"}], **gates})
+    digest = web.push_image("web", "1.1.0")
+    # (as that registry's forwarding rule delivers it: account and Region the registry's)
+    event = web.push_event("web", digest, "1.1.0", account="444455556666", region="eu-west-2")
+    clock.now = datetime.fromisoformat(event["time"])
+    images.sign("web", digest)
+    images.scan("web", digest)
+
+    # WHEN the push arrives
+    deploy(event)
+
+    # THEN ECR is asked in the push's registry: its account as registryId, in its Region
+    assert images.asked == [
+        ("DescribeImageSigningStatus", "444455556666", "eu-west-2", "web"),
+        ("DescribeImageScanFindings", "444455556666", "eu-west-2", "web"),
+    ]
+    assert [m["status"] for m in messages(web)] == ["DEPLOYING"]
