@@ -98,6 +98,11 @@ class Verdict:
 PASS = Verdict(True)
 
 
+def _unchecked(gate: str) -> Verdict:
+    """An image gate with nothing to ask ECR through: closed, never passed unchecked."""
+    return Verdict(False, f"the {gate} gate cannot be checked here", gate, final=True, status=Status.ERROR)
+
+
 class Gatekeeper:
     """Evaluates a rule's gates for one push at one moment."""
 
@@ -144,14 +149,18 @@ class Gatekeeper:
 
     def signature(self, rule: Rule, push: Push) -> Verdict:
         """The pushed digest signed by ECR managed signing, with a trusted profile (rule key ``signature``)."""
-        if rule.spec.signature is None or self._images is None:
+        if rule.spec.signature is None or not rule.spec.signature.required:
             return PASS
+        if self._images is None:
+            return _unchecked("signature")
         return self._images.signature(rule.spec.signature, push, self.now())
 
     def scan(self, rule: Rule, push: Push) -> Verdict:
         """The pushed digest's scan findings no worse than the rule allows (rule key ``scan``)."""
-        if rule.spec.scan is None or self._images is None:
+        if rule.spec.scan is None:
             return PASS
+        if self._images is None:
+            return _unchecked("scan")
         return self._images.scan(rule.spec.scan, push, self.now())
 
     def wave_slots(self, rule: Rule) -> int | None:

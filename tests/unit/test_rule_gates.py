@@ -277,3 +277,11 @@ def test_gatekeeper_check_without_push_skips_image_gates() -> None:
 
     assert gatekeeper(ecr).check(make_rule(scan={"max_severity": "NONE"}), PUSH.digest).passed is True
     assert ecr.asked == []
+
+
+def test_gatekeeper_without_image_checks_closes_image_gates_never_passes_them() -> None:
+    gates = Gatekeeper(FakeStore(), clock=lambda: NOW)
+
+    verdict = gates.check(make_rule(scan={"max_severity": "CRITICAL"}), PUSH.digest, push=PUSH)
+
+    assert (verdict.passed, verdict.final, verdict.status, verdict.gate) == (False, True, Status.ERROR, "scan")
