@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 import boto3
 from botocore.awsrequest import AWSResponse
 
+from sandbox.image_checks import ImageChecks
 from sandbox.stack import ACCOUNT, LAMBDA_TIME
 
 # Services whose errors come back as XML (query protocol) rather than JSON.
@@ -77,6 +78,7 @@ class Faults:
         self._deciders: dict[str, list[Decide]] = defaultdict(list)
         self._lock = threading.Lock()
         self.sent_after: Counter[str] = Counter()
+        self.images = ImageChecks()  # ECR's scan findings and signing status, which moto lacks
 
     def fail(self, operation: str, fault: Fault, times: int = 1, after: int = 0) -> Faults:
         """Answer ``times`` calls of ``service.Operation`` with ``fault``, once ``after`` more have gone through."""
@@ -164,9 +166,13 @@ class Faults:
         botocore_stubber(event_name=event_name, request=request)
 
     def session(self, region: str = "eu-west-1") -> boto3.session.Session:
-        """A boto3 session whose clients go through this hook (registered before moto's)."""
+        """A boto3 session whose clients go through this hook (registered before moto's).
+
+        The image checks bridge answers after this hook: its calls are counted, and can fail, here.
+        """
         session = boto3.session.Session(region_name=region)
         session.events.register_first("before-send", self.before_send)
+        session.events.register_first("before-send", self.images.before_send)
         return session
 
 

@@ -113,6 +113,7 @@ class Stack:
             "SLIPWAY_WORK_QUEUE_URL": self.work_queue_url,
             "SLIPWAY_ECS_QUOTAS": tpl.parameter_default("EcsApiQuotas"),
             "SLIPWAY_LIFECYCLE_HOOK_ROLE_ARN": tpl.parameter_default("LifecycleHookRoleArn"),
+            "SLIPWAY_TRUSTED_SIGNING_PROFILES": tpl.parameter_default("TrustedSigningProfiles"),
         }
         expected = {k for k in tpl.function_environment() if k.startswith("SLIPWAY_")}
         missing = expected - set(defaults)
@@ -178,6 +179,8 @@ class World:
         self.route_rule(f"{name}-ecr-push", tpl.event_pattern("DeployFunction", "EcrPush"), router_url)
         replication = tpl.event_pattern("DeployFunction", "EcrReplication")
         self.route_rule(f"{name}-ecr-replication", replication, router_url)
+        for rule, event in (("ecr-image-scan", "EcrImageScan"), ("inspector2-scan", "Inspector2Scan")):
+            self.route_rule(f"{name}-{rule}", tpl.event_pattern("DeployFunction", event), router_url)
         track_router_url = self.queue(f"{name}-track-events")
         for rule, event in (("ecs-deployment", "DeploymentStateChange"), ("ecs-hook", "HookStateChange")):
             self.route_rule(f"{name}-{rule}", tpl.event_pattern("TrackFunction", event), track_router_url)

@@ -2,7 +2,7 @@
 
 A matching rule's targets are admitted, refused (an account outside TargetAccounts, a
 cluster outside AllowedClusters) or stopped by a gate (freeze, promotion,
-approval, waves). A stopped target is SKIPPED with the reason and, where the gate can
+approval, signature, scan, waves). A stopped target is SKIPPED with the reason and, where the gate can
 open by itself, held until it does.
 """
 
@@ -82,7 +82,7 @@ class Admission:
     ) -> list[Assignment]:
         """The targets of a rule that may roll out now; the others get a SKIPPED outcome (and a hold)."""
         admitted: list[Assignment] = []
-        verdict = self._gates.check(rule, push.digest, approved_by) if self._gates else PASS
+        verdict = self._gates.check(rule, push.digest, approved_by, push) if self._gates else PASS
         slots = self._gates.wave_slots(rule) if self._gates and verdict.passed else None
         for target in targets:
             refusal = self.refuse(push, rule, target)
@@ -155,6 +155,8 @@ class Admission:
             rollout_id=hold_id,
             held=verdict.gate if verdict.hold else None,
             gate_closed=verdict.final,
+            error_code=verdict.error_code,
+            findings=verdict.findings,
         )
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     from slipway.aws.calls import Caller
-    from slipway.aws.ecr import EcrRegistry
+    from slipway.aws.ecr import EcrImageChecks, EcrRegistry
     from slipway.aws.fleet import EcsFleet
     from slipway.aws.pacing import Pacer
     from slipway.aws.sns import SnsNotifier
@@ -197,6 +197,18 @@ class App:
         return EcrRegistry(ecr, self.caller("ecr", ecr))
 
     @cached_property
+    def image_checks(self) -> EcrImageChecks:
+        """ECR's scan findings and signing status of pushed digests, in the push's own Region."""
+        from slipway.aws.ecr import EcrImageChecks
+
+        def regional(region: str | None) -> tuple[Any, Caller]:
+            at_home = region in (None, self.home.region)
+            ecr = self.client("ecr", region=None if at_home else region)
+            return ecr, self.caller("ecr", ecr)
+
+        return EcrImageChecks(regional)
+
+    @cached_property
     def deployer(self) -> Deployer:
         from slipway.deploy import Deployer
         from slipway.telemetry import count
@@ -229,8 +241,10 @@ class App:
     @cached_property
     def gates(self) -> Gatekeeper:
         from slipway.gates import Gatekeeper
+        from slipway.image_gates import ImageGates
 
-        return Gatekeeper(self.store, self.clock)
+        images = ImageGates(self.image_checks, self.settings.trusted_signing_profiles)
+        return Gatekeeper(self.store, self.clock, images)
 
     @cached_property
     def tracker(self) -> Tracker:

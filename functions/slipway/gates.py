@@ -1,8 +1,8 @@
-"""Guard rails a rule sets before a push may roll out: freezes, promotion, approval, waves.
+"""Guard rails a rule sets before a push may roll out: freezes, promotion, approval, signature, scan, waves.
 
 A push that does not pass a gate is SKIPPED with the reason and, where the gate can
 open by itself (promotion, a freeze with ``deploy_after_freeze``, approval, a wave
-slot), held: the hold is released by the track function, the sweep or
+slot, a scan or signing still to finish), held: the hold is released by the track function, the sweep or
 ``slipway approve``, through the same rollout path as a push.
 """
 
@@ -11,13 +11,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
-from slipway.model import Status
+from slipway.model import Push, Status
 from slipway.ports import GateQueries
 from slipway.rules import WEEKDAYS, FreezeWindow, Rule
+
+if TYPE_CHECKING:
+    from slipway.image_gates import ImageGates
 
 FREEZE, PROMOTION, APPROVAL, WAVE = "freeze", "promotion", "approval", "wave"
 
@@ -87,17 +91,25 @@ class Verdict:
     not_before: datetime | None = None
     final: bool = False
     status: Status = Status.SKIPPED
+    findings: dict[str, int] | None = None  # the scan's counts per severity, as ECR gave them
+    error_code: str | None = None  # the AWS error of a check that could not be made
 
 
 PASS = Verdict(True)
 
 
+def _unchecked(gate: str) -> Verdict:
+    """An image gate with nothing to ask ECR through: closed, never passed unchecked."""
+    return Verdict(False, f"the {gate} gate cannot be checked here", gate, final=True, status=Status.ERROR)
+
+
 class Gatekeeper:
     """Evaluates a rule's gates for one push at one moment."""
 
-    def __init__(self, queries: GateQueries, clock: object = None) -> None:
+    def __init__(self, queries: GateQueries, clock: object = None, images: ImageGates | None = None) -> None:
         self._queries = queries
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._images = images
 
     def now(self) -> datetime:
         return self._clock()  # type: ignore[operator, no-any-return]
@@ -135,15 +147,40 @@ class Gatekeeper:
             return PASS
         return Verdict(False, "waiting for approval (slipway approve ROLLOUT_ID)", APPROVAL, True)
 
+    def signature(self, rule: Rule, push: Push) -> Verdict:
+        """The pushed digest signed by ECR managed signing, with a trusted profile (rule key ``signature``)."""
+        if rule.spec.signature is None or not rule.spec.signature.required:
+            return PASS
+        if self._images is None:
+            return _unchecked("signature")
+        return self._images.signature(rule.spec.signature, push, self.now())
+
+    def scan(self, rule: Rule, push: Push) -> Verdict:
+        """The pushed digest's scan findings no worse than the rule allows (rule key ``scan``)."""
+        if rule.spec.scan is None:
+            return PASS
+        if self._images is None:
+            return _unchecked("scan")
+        return self._images.scan(rule.spec.scan, push, self.now())
+
     def wave_slots(self, rule: Rule) -> int | None:
         """How many more of the rule's targets may start now (None: no limit)."""
         if rule.spec.max_parallel is None:
             return None
         return max(0, rule.spec.max_parallel - self._queries.in_flight(rule.repository, rule.name))
 
-    def check(self, rule: Rule, digest: str, approved_by: str | None = None) -> Verdict:
-        """Freeze, then promotion, then approval: the first gate that stops the push."""
+    def check(self, rule: Rule, digest: str, approved_by: str | None = None, push: Push | None = None) -> Verdict:
+        """Freeze, promotion, approval, then (for a push) signature and scan: the first gate that stops it.
+
+        The image gates come last: they ask ECR, and a push another gate stops needs no call.
+        Signature before scan: an image nobody trusts is refused whatever its findings.
+        """
         for verdict in (self.freeze(rule), self.promotion(rule, digest), self.approval(rule, approved_by)):
             if not verdict.passed:
                 return verdict
+        if push is not None:
+            for image_gate in (self.signature, self.scan):
+                verdict = image_gate(rule, push)
+                if not verdict.passed:
+                    return verdict
         return PASS

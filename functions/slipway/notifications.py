@@ -38,6 +38,7 @@ OPTIONAL = frozenset(
         "until",
         "hook_id",
         "aborted_by",
+        "findings",
     }
 )
 
@@ -82,6 +83,7 @@ class Notification(BaseModel):
     until: datetime | None = None  # when a bake ends or a pause expires (PROGRESS)
     hook_id: str | None = None  # the pause hook waiting for approval (PROGRESS)
     aborted_by: str | None = None
+    findings: dict[str, int] | None = None  # the scan gate's counts per severity, as ECR gave them (SKIPPED)
     time: datetime
 
     def placed(self, home: Place) -> Notification:

@@ -36,6 +36,7 @@ class Outcome:
     strategy: str | None = None  # the rule's: rolling, blue_green, canary or linear
     service_deployment: str | None = None  # the ECS service deployment UpdateService started
     gate_closed: bool = False  # stopped by a gate closed for good: a push held there ends with this outcome
+    findings: dict[str, int] | None = None  # the scan gate's counts per severity, as ECR gave them
 
     @property
     def launch_type(self) -> str | None:
@@ -95,5 +96,6 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
         approved_by=push.approved_by,
         held=outcome.held,
         strategy=outcome.strategy,
+        findings=outcome.findings,
         time=now,
     )

@@ -53,6 +53,29 @@ class ImageRecord:
     artifact_media_type: str | None = None
 
 
+@dataclass(frozen=True)
+class ScanFindings:
+    """DescribeImageScanFindings of one digest: ECR's scan status, its description and the counts per severity.
+
+    ``status`` is ECR's ``imageScanStatus.status`` (COMPLETE, ACTIVE, IN_PROGRESS, ...), or
+    ``NOT_FOUND`` when ECR has no scan of the digest yet (ScanNotFoundException).
+    """
+
+    status: str
+    description: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SigningStatus:
+    """One entry of DescribeImageSigningStatus: a signing profile's status for the digest."""
+
+    profile_arn: str
+    status: str  # IN_PROGRESS, COMPLETE or FAILED
+    failure_code: str | None = None
+    failure_reason: str | None = None
+
+
 # -- AWS services ---------------------------------------------------------------------
 
 
@@ -83,6 +106,20 @@ class Ecs(Protocol):
 class Registry(Protocol):
     def tagged_images(self, repository: str, since: datetime) -> list[ImageRecord]:
         """The repository's tagged images pushed after ``since``, newest first."""
+        ...
+
+
+class ImageChecks(Protocol):
+    """What ECR says of a pushed digest before it may roll out: its scan findings and signing status."""
+
+    def scan_findings(self, registry_id: str, repository: str, digest: str, region: str | None = None) -> ScanFindings:
+        """The digest's scan in registry ``registry_id`` (in ``region``; None: Slipway's own)."""
+        ...
+
+    def signing_status(
+        self, registry_id: str, repository: str, digest: str, region: str | None = None
+    ) -> list[SigningStatus]:
+        """Every signing profile's status for the digest (empty: ECR has not started signing it)."""
         ...
 
 
@@ -331,6 +368,7 @@ __all__ = [
     "FleetStore",
     "GateQueries",
     "HoldStore",
+    "ImageChecks",
     "ImageRecord",
     "MovingStore",
     "Notifier",
@@ -344,8 +382,10 @@ __all__ = [
     "RuleReader",
     "RuleSet",
     "RuleSource",
+    "ScanFindings",
     "ServiceLookup",
     "ServiceReader",
+    "SigningStatus",
     "Store",
     "Superseder",
     "TrackingEcs",

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from slipway.places import Place, cluster_allowed, of_arn, partition_of, service_key
+from slipway.rule_gates import Scan, Signature
 from slipway.rule_strategies import (
     _UNION_MEMBERS,
     APPROVAL_STAGE,
@@ -227,6 +228,8 @@ class RuleSpec(_Strict):
     deploy_after_freeze: bool = False
     max_parallel: int | None = Field(default=None, ge=1, le=500)
     approval: bool = False
+    scan: Scan | None = None
+    signature: Signature | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> RuleSpec:
@@ -535,6 +538,8 @@ __all__ = [
     "Rule",
     "RuleInvalid",
     "RuleSpec",
+    "Scan",
+    "Signature",
     "Target",
     "json_schema",
     "parse_rule",

@@ -39,6 +39,8 @@ class Settings(BaseModel):
     reconcile_lookback_minutes: int = Field(default=60, ge=1)
     # The role ECS assumes to invoke a rule's Lambda lifecycle hooks (passed as each hook's roleArn).
     lifecycle_hook_role_arn: str = ""
+    # AWS Signer signing profile ARNs the signature gate trusts; empty: any profile ECR signed with.
+    trusted_signing_profiles: tuple[str, ...] = ()
 
     @field_validator("ecs_quotas", mode="before")
     @classmethod
@@ -82,7 +84,12 @@ class Settings(BaseModel):
 
 
 # Comma-separated settings, and what an empty one means.
-_LISTS: dict[str, tuple[str, ...]] = {"allowed_clusters": ("*",), "allowed_registries": (), "target_accounts": ()}
+_LISTS: dict[str, tuple[str, ...]] = {
+    "allowed_clusters": ("*",),
+    "allowed_registries": (),
+    "target_accounts": (),
+    "trusted_signing_profiles": (),
+}
 
 
 @lru_cache(maxsize=1)

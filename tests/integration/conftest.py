@@ -12,6 +12,7 @@ from moto import mock_aws
 from sandbox.accounts import AccountWorld
 from sandbox.deployments import Deployments
 from sandbox.faults import Faults
+from sandbox.image_checks import ImageChecks
 from sandbox.runtime import Runtime
 from sandbox.stack import LambdaContext, World
 
@@ -58,6 +59,12 @@ def faults(world: World, clock: Clock) -> Faults:
     hook = Faults()
     app.use(app.App(session=hook.session(), clock=clock))
     return hook
+
+
+@pytest.fixture
+def images(faults: Faults) -> ImageChecks:
+    """ECR's scan findings and signing status of each digest, as the test sets them (moto has neither)."""
+    return faults.images
 
 
 @pytest.fixture

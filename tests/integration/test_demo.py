@@ -85,6 +85,15 @@ def test_demo_whole_flow_exits_zero_and_shows_each_outcome() -> None:
     assert "[ROLLED_BACK] api:2.1.0 -> prod/api" in alarm
     assert "alarm api-5xx is in ALARM state" in alarm
     assert "SUCCEEDED]" not in alarm
+    # AND the scan gate: a push held for its scan rolls out on ECR's scan event; one with CRITICAL findings is SKIPPED
+    scan = section(out, 11)
+    assert "[SKIPPED] scanned:1.1.0 -> prod/scanned" in scan
+    assert "waiting for the scan of sha256:" in scan
+    assert "[DEPLOYING] scanned:1.1.0 -> prod/scanned" in scan
+    assert "[SKIPPED] scanned:1.2.0 -> prod/scanned" in scan
+    assert "reason: 2 CRITICAL findings; the rule allows up to HIGH" in scan
+    assert "findings: {'CRITICAL': 2, 'HIGH': 5, 'MEDIUM': 1}" in scan
+    assert "[DEPLOYING] scanned:1.2.0" not in scan
     assert "Done in" in out
 
 

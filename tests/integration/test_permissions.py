@@ -80,6 +80,8 @@ STACK = {
     "TargetAccounts": ",".join(TARGETS),
     "AllowedClusters": ",".join(["*", *(f"arn:aws:ecs:*:{account}:cluster/*" for account in TARGETS)]),
 }
+# What the image gates ask ECR of a pushed digest (every function that admits or releases a push).
+IMAGE_CHECKS = {"ecr.DescribeImageScanFindings", "ecr.DescribeImageSigningStatus"}
 # app/payments in the production account, which every tour reaches through its target role.
 ABROAD = {"cluster": f"arn:aws:ecs:{PRODUCTION_REGION}:{PRODUCTION_ACCOUNT}:cluster/app", "service": "payments"}
 
@@ -279,6 +281,19 @@ def canary_shop(world: World) -> None:
     world.put_rule("web", "shop", {"targets": [{"cluster": "prod", "service": "shop"}], **canary})
 
 
+def image_checked(world: World) -> None:
+    """prod/checked under a rule with both image gates: each push is signed, its scan never comes (held at scan)."""
+    fargate_web(world, name="checked")
+    gates = {"scan": {"max_severity": "HIGH"}, "signature": {"required": True}}
+    world.put_rule("web", "checked", {"targets": [{"cluster": "prod", "service": "checked"}], **gates})
+
+
+def signed(faults: Faults, event_or_digest: dict[str, Any] | str) -> None:
+    """ECR managed signing COMPLETE for the pushed digest: the scan gate asks ECR next."""
+    digest = event_or_digest if isinstance(event_or_digest, str) else event_or_digest["detail"]["image-digest"]
+    faults.images.sign("web", digest)
+
+
 def payments(world: World, production: AccountWorld) -> dict[str, str]:
     """app/payments in the production account, running the hub's web image; the target (ABROAD) naming it."""
     production.cluster("app")
@@ -324,8 +339,10 @@ def deploy_tour(world: World, faults: ByAccount, production: AccountWorld) -> Ca
     world.put_rule("web", "approved", {"targets": [{"cluster": "prod", "service": "stage"}], "approval": True})
     world.put_rule("web", "later", {"targets": [{"cluster": "prod", "service": "late"}], "promote_from": "prod"})
     world.put_rule("web", "abroad", {"targets": [payments(world, production)]})  # through the target role
+    image_checked(world)  # signed, then held for its scan
     runtime = Runtime(world, handler("deploy"), timeout_ms=6000)
     event = push(world, "web", "1.1.0")
+    signed(faults, event)
     with counting(faults) as calls:
         runtime.invoke(event)  # claims, registers, updates, records, holds two pushes, announces, hands on
         runtime.invoke(event)  # a redelivery: the idempotency record answers
@@ -345,13 +362,14 @@ def reconcile_tour(world: World, faults: ByAccount, production: AccountWorld) ->
     waved = [{"cluster": "prod", "service": s} for s in ("db", "cache")]
     world.put_rule("web", "waved", {"targets": waved, "max_parallel": 1})
     world.put_rule("web", "abroad", {"targets": [payments(world, production)]})  # through the target role
+    image_checked(world)  # the pushes it finds are signed, then held for their scan
     reconcile = invoke("reconcile")
     with counting(faults) as calls:
         reconcile({"source": "aws.scheduler"})  # the first look notes the time
         world.push_image("web", "1.1.0")
         with failing(faults, "ecs.RegisterTaskDefinition", Fault("ClientException", 400, "refused")):
             reconcile({"source": "aws.scheduler"})  # ERROR: the services' claims are given back
-        world.push_image("web", "1.2.0")
+        signed(faults, world.push_image("web", "1.2.0"))
         reconcile({"source": "aws.scheduler"})  # web, api, db and payments deploy; cache waits in the wave
         world.push_image("web", "1.3.0")
         with failing(faults, "ecs.RegisterTaskDefinition", ECS_DOWN):
@@ -375,10 +393,13 @@ def track_tour(world: World, faults: ByAccount, clock: Any, production: AccountW
     world.put_rule("web", "solo", {"targets": targets("solo")})
     world.put_rule("web", "abroad", {"targets": [payments(world, production)]})
     canary_shop(world)
+    image_checked(world)  # held for its scan: each release asks ECR again
     strategies = Strategies(world.account, world.region)
     clock.now = strategies.now
     life = Deployments(world.account, world.region)
-    invoke("deploy")(push(world, "web", "1.1.0"))  # web, solo, shop and payments deploy; the others wait for a gate
+    event = push(world, "web", "1.1.0")
+    signed(faults, event)
+    invoke("deploy")(event)  # web, solo, shop and payments deploy; the others wait for a gate
     started = deploying(world)
     own_process(faults, clock)
     with counting(faults) as calls, failing(faults, "ecs.RegisterTaskDefinition", ECS_DOWN):
@@ -418,7 +439,10 @@ def sweep_tour(world: World, faults: ByAccount, clock: Any, production: AccountW
     for rule, targets, end in (("frozen", [db, cache, payments(world, production)], first), ("later", [queue], second)):
         window = {"start": (clock.now - timedelta(hours=1)).isoformat(), "end": end.isoformat()}
         world.put_rule("web", rule, {"targets": targets, "freeze": [window], "deploy_after_freeze": True})
-    invoke("deploy")(push(world, "web", "1.1.0"))  # web, api and shop deploy; db, cache, payments and queue are frozen
+    image_checked(world)  # held for its scan: the sweep asks ECR again
+    event = push(world, "web", "1.1.0")
+    signed(faults, event)
+    invoke("deploy")(event)  # web, api and shop deploy; db, cache, payments and queue are frozen
     life = Deployments(world.account, world.region)
     api = life.primary("prod", "api")
     life.stop_task(
@@ -470,6 +494,7 @@ def test_permissions_deploy_function_role_allows_every_call_it_makes(
         calls.own
     )
     # the rules are a SecureString: reading them decrypts with the rules' key
+    assert set(calls.own) >= IMAGE_CHECKS
     assert missing("DeployFunction", calls.own, (*EVENT_SOURCE, *SECURE_RULES)) == []
     # what it did in the production account, the target role allows
     assert {"ecs.RegisterTaskDefinition", "ecs.UpdateService"} <= set(calls.there)
@@ -488,6 +513,7 @@ def test_permissions_track_function_role_allows_every_call_it_makes(
         "sqs.SendMessageBatch",
         "sts.AssumeRole",
     } <= set(calls.own)
+    assert set(calls.own) >= IMAGE_CHECKS
     assert missing("TrackFunction", calls.own, SECURE_RULES) == []
     assert "ecs.DescribeServices" in calls.there
     assert missing_there(calls.there) == []
@@ -506,6 +532,7 @@ def test_permissions_sweep_function_role_allows_every_call_it_makes(
         "sqs.SendMessageBatch",
         "sts.AssumeRole",
     } <= set(calls.own)
+    assert set(calls.own) >= IMAGE_CHECKS
     assert missing("SweepFunction", calls.own, SECURE_RULES) == []
     assert {"ecs.UpdateService", "ecs.DescribeServices"} <= set(calls.there)  # released there, then timed out
     assert missing_there(calls.there) == []
@@ -517,6 +544,7 @@ def test_permissions_reconcile_function_role_allows_every_call_it_makes(
     calls = reconcile_tour(world, counted, production)
 
     assert {"ecr.DescribeImages", "sqs.SendMessageBatch", "sts.AssumeRole"} <= set(calls.own)
+    assert set(calls.own) >= IMAGE_CHECKS
     assert missing("ReconcileFunction", calls.own, SECURE_RULES) == []
     assert "ecs.UpdateService" in calls.there
     assert missing_there(calls.there) == []

@@ -45,6 +45,10 @@ DELIVERED = frozenset(
 NOT_DELIVERED = frozenset({"ecr-push-failed.json", "ecr-delete.json"})
 # Replications: not pushes, delivered by the replication rule instead (failed ones too, to be logged).
 REPLICATED = frozenset({"ecr-replication-success.json", "ecr-replication-failed.json"})
+# Finished scans: delivered by the scan rules (basic: ECR's; enhanced: Inspector's, of ECR images only).
+SCANNED = frozenset({"ecr-image-scan.json"})
+INSPECTED = frozenset({"inspector2-scan.json"})
+INSPECTED_NOT_ECR = frozenset({"inspector2-scan-ec2.json"})
 
 # Settings fields the template deliberately leaves to the code's default: tuning knobs with
 # no stack parameter behind them. Anything else Settings reads must come from the template.
@@ -165,8 +169,43 @@ def test_events_ecr_files_each_decided_for_deploy_rule() -> None:
     on_disk = {path.name for path in EVENTS.glob("ecr-*.json")}
 
     assert not DELIVERED & NOT_DELIVERED
-    assert on_disk - DELIVERED - NOT_DELIVERED - REPLICATED == set(), "new event file: add it to a list above"
-    assert (DELIVERED | NOT_DELIVERED | REPLICATED) - on_disk == set(), "listed event file missing from events/"
+    assert on_disk - DELIVERED - NOT_DELIVERED - REPLICATED - SCANNED == set(), "new event file: add it to a list above"
+    assert (DELIVERED | NOT_DELIVERED | REPLICATED | SCANNED) - on_disk == set(), (
+        "listed event file missing from events/"
+    )
+
+
+def test_events_inspector_files_each_decided_for_scan_rule() -> None:
+    on_disk = {path.name for path in EVENTS.glob("inspector2-*.json")}
+
+    assert on_disk == INSPECTED | INSPECTED_NOT_ECR, "new event file: add it to a list above"
+
+
+@pytest.mark.parametrize(
+    ("rule", "name"), [("EcrImageScan", n) for n in SCANNED] + [("Inspector2Scan", n) for n in INSPECTED]
+)
+def test_scan_rule_pattern_finished_scan_matches(eventbridge_matches: PatternMatcher, rule: str, name: str) -> None:
+    event = json.loads((EVENTS / name).read_text())
+
+    assert eventbridge_matches(event_pattern("DeployFunction", rule), event) is True
+
+
+@pytest.mark.parametrize("name", sorted(DELIVERED | NOT_DELIVERED | REPLICATED | INSPECTED_NOT_ECR))
+def test_scan_rule_patterns_ignore_pushes_and_other_scans(eventbridge_matches: PatternMatcher, name: str) -> None:
+    # GIVEN a push, a replication, or Inspector's scan of an EC2 instance (no repository-name)
+    event = json.loads((EVENTS / name).read_text())
+
+    # THEN neither scan rule wakes the deploy function for it
+    assert eventbridge_matches(event_pattern("DeployFunction", "EcrImageScan"), event) is False
+    assert eventbridge_matches(event_pattern("DeployFunction", "Inspector2Scan"), event) is False
+
+
+@pytest.mark.parametrize("name", sorted(SCANNED | INSPECTED))
+def test_push_rules_ignore_scan_events(eventbridge_matches: PatternMatcher, name: str) -> None:
+    event = json.loads((EVENTS / name).read_text())
+
+    assert eventbridge_matches(event_pattern("DeployFunction", "EcrPush"), event) is False
+    assert eventbridge_matches(event_pattern("DeployFunction", "EcrReplication"), event) is False
 
 
 @pytest.mark.parametrize("name", sorted(REPLICATED))

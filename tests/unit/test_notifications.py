@@ -244,3 +244,19 @@ def test_as_entry_is_a_publish_batch_entry() -> None:
     assert entry["Subject"] == "[DEPLOYING] web:1.5.0 -> prod/web"
     assert json.loads(entry["Message"])["status"] == "DEPLOYING"
     assert entry["MessageAttributes"]["status"]["StringValue"] == "DEPLOYING"
+
+
+def test_notification_findings_of_scan_gate_in_body_only_when_set() -> None:
+    # GIVEN a push the scan gate skipped with its counts, and one a freeze skipped
+    target = Target(cluster="prod", service="web")
+    counts = {"CRITICAL": 2, "HIGH": 5, "MEDIUM": 1}
+    scanned = Outcome(Status.SKIPPED, "2 CRITICAL findings; the rule allows up to HIGH", target=target, findings=counts)
+    frozen = Outcome(Status.SKIPPED, "frozen until 2026-11-27 12:00 UTC", target=target)
+
+    # WHEN their messages are built
+    with_findings = json.loads(notification(make_push(), scanned, NOW).body())
+    without = json.loads(notification(make_push(), frozen, NOW).body())
+
+    # THEN findings is in the first as ECR counted, and left out of the other
+    assert with_findings["findings"] == counts
+    assert "findings" not in without

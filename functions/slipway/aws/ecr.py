@@ -1,13 +1,15 @@
-"""ECR adapter: what a repository holds, for the reconcile of pushes whose events never came."""
+"""ECR adapter: what a repository holds (the reconcile), and what ECR says of a pushed digest (the image gates)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from slipway.aws.calls import Caller
 from slipway.aws.clients import client, region_of
-from slipway.ports import ImageRecord
+from slipway.errors import AwsError
+from slipway.ports import ImageRecord, ScanFindings, SigningStatus
 
 
 class EcrRegistry:
@@ -59,3 +61,87 @@ def _aware(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# ECR's scan statuses that have findings to count: a basic scan done, an enhanced one monitoring.
+SCANNED = frozenset({"COMPLETE", "ACTIVE"})
+NOT_FOUND = "NOT_FOUND"  # no scan of the digest yet (ScanNotFoundException)
+
+Regional = Callable[[str | None], tuple[Any, Caller]]
+
+
+class EcrImageChecks:
+    """DescribeImageScanFindings and DescribeImageSigningStatus of pushed digests, in any registry Slipway reads.
+
+    ``regional`` gives the client and caller of a Region (None: Slipway's own): a push
+    from an AllowedRegistries Region is read there, with its account as ``registryId``.
+    """
+
+    def __init__(self, regional: Regional) -> None:
+        self._regional = regional
+        self._clients: dict[str | None, tuple[Any, Caller]] = {}
+
+    def _client(self, region: str | None) -> tuple[Any, Caller]:
+        if region not in self._clients:
+            self._clients[region] = self._regional(region)
+        return self._clients[region]
+
+    def scan_findings(self, registry_id: str, repository: str, digest: str, region: str | None = None) -> ScanFindings:
+        """The digest's scan status and counts per severity, as ECR gives them.
+
+        ECR returns ``findingSeverityCounts`` for basic and enhanced scanning alike; where it is
+        missing, the enhanced findings are counted by severity, every page of them.
+        """
+        ecr, call = self._client(region)
+        counts: dict[str, int] = {}
+        token: str | None = None
+        while True:
+            extra = {"nextToken": token} if token else {}
+            try:
+                response = call(
+                    "DescribeImageScanFindings",
+                    ecr.describe_image_scan_findings,
+                    registryId=registry_id,
+                    repositoryName=repository,
+                    imageId={"imageDigest": digest},
+                    maxResults=1000,
+                    **extra,
+                )
+            except AwsError as error:
+                if error.code == "ScanNotFoundException":
+                    return ScanFindings(NOT_FOUND, error.message)
+                raise
+            status = response.get("imageScanStatus") or {}
+            findings = response.get("imageScanFindings") or {}
+            if "findingSeverityCounts" in findings:
+                counts = {str(k): int(v) for k, v in findings["findingSeverityCounts"].items() if int(v) > 0}
+                token = None
+            else:
+                for finding in findings.get("enhancedFindings") or []:
+                    severity = str(finding.get("severity") or "UNTRIAGED")
+                    counts[severity] = counts.get(severity, 0) + 1
+                token = response.get("nextToken")
+            if not token:
+                return ScanFindings(str(status.get("status") or ""), str(status.get("description") or ""), counts)
+
+    def signing_status(
+        self, registry_id: str, repository: str, digest: str, region: str | None = None
+    ) -> list[SigningStatus]:
+        """Each signing profile's status for the digest (one per signing rule it matched)."""
+        ecr, call = self._client(region)
+        response = call(
+            "DescribeImageSigningStatus",
+            ecr.describe_image_signing_status,
+            registryId=registry_id,
+            repositoryName=repository,
+            imageId={"imageDigest": digest},
+        )
+        return [
+            SigningStatus(
+                profile_arn=str(entry.get("signingProfileArn") or ""),
+                status=str(entry.get("status") or ""),
+                failure_code=entry.get("failureCode"),
+                failure_reason=entry.get("failureReason"),
+            )
+            for entry in response.get("signingStatuses") or []
+        ]

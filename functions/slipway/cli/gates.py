@@ -92,7 +92,7 @@ def still_held(ctx: Context, hold: Hold, who: str, wait: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
 def holds(ctx: Context, repository: str | None, as_json: bool) -> None:
-    """Pushes held by a gate (promotion, freeze, approval, wave), with their rollout ids."""
+    """Pushes held by a gate (promotion, freeze, approval, signature, scan, wave), with their rollout ids."""
     ctx.as_json = ctx.as_json or as_json
     found = ctx.app.store.holds(repository)
     rows = [

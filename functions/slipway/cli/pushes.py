@@ -12,7 +12,8 @@ from slipway.cli.output import emit, render_table
 from slipway.errors import SlipwayError
 
 
-def _digest_of(ctx: Context, repository: str, tag: str) -> str | None:
+def _image_of(ctx: Context, repository: str, tag: str) -> tuple[str, datetime | None] | None:
+    """The digest ECR has for the tag, and when it was pushed (the image gates wait from then)."""
     from slipway.aws.calls import Caller
     from slipway.aws.clients import client
     from slipway.errors import AwsError
@@ -28,7 +29,10 @@ def _digest_of(ctx: Context, repository: str, tag: str) -> str | None:
     except AwsError:
         return None
     details = response.get("imageDetails", [])
-    return str(details[0]["imageDigest"]) if details else None
+    if not details:
+        return None
+    pushed = details[0].get("imagePushedAt")
+    return str(details[0]["imageDigest"]), pushed if isinstance(pushed, datetime) else None
 
 
 @click.command("plan")
@@ -37,7 +41,11 @@ def _digest_of(ctx: Context, repository: str, tag: str) -> str | None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
 def plan_command(ctx: Context, image: str, digest: str | None, as_json: bool) -> None:
-    """What a push of REPOSITORY:TAG would do, per rule and target, and why. Changes nothing."""
+    """What a push of REPOSITORY:TAG would do, per rule and target, and why. Changes nothing.
+
+    Gates included: which one would hold the push now (a freeze, a promotion, approval, its
+    signing or its scan as ECR reports them) and why.
+    """
     from dataclasses import asdict as as_dict
     from datetime import UTC
 
@@ -48,7 +56,9 @@ def plan_command(ctx: Context, image: str, digest: str | None, as_json: bool) ->
     if not sep or not repository or not tag:
         raise click.BadParameter(f"{image!r} is not REPOSITORY:TAG")
     app = ctx.app
-    digest = digest or _digest_of(ctx, repository, tag)
+    found = _image_of(ctx, repository, tag)
+    pushed_at = found[1] if found and (digest is None or digest == found[0]) else None
+    digest = digest or (found[0] if found else None)
     note = None
     if digest is None:
         digest = "sha256:" + "0" * 64
@@ -56,7 +66,7 @@ def plan_command(ctx: Context, image: str, digest: str | None, as_json: bool) ->
     arn = ctx.caller() or ""
     account = arn.split(":")[4] if arn.count(":") >= 5 else "000000000000"
     region = ctx.session().region_name or "us-east-1"
-    push = Push("plan", account, region, repository, digest, tag, datetime.now(UTC))
+    push = Push("plan", account, region, repository, digest, tag, pushed_at or datetime.now(UTC))
     lines = app.deployer.preview(push)
     if note and not ctx.as_json:
         click.echo(f"note: {note}")
@@ -76,7 +86,10 @@ def plan_command(ctx: Context, image: str, digest: str | None, as_json: bool) ->
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
 def explain(ctx: Context, repository: str, as_json: bool) -> None:
-    """The last push of a repository: which rules matched, which did not and why, and what happened."""
+    """The last push of a repository: which rules matched, which did not and why, and what happened.
+
+    A held target shows its gate (``SKIPPED, held: scan``); its reason says what it waits for.
+    """
     ctx.as_json = ctx.as_json or as_json
     record = ctx.app.store.last_push(repository)
     if record is None:
@@ -88,7 +101,13 @@ def explain(ctx: Context, repository: str, as_json: bool) -> None:
     rows = [[rule, "matched", "-", "-"] for rule in record.get("matched_rules", [])]
     rows += [[rule, "no match", "-", why] for rule, why in record.get("unmatched_rules", {}).items()]
     rows += [
-        [o.get("rule") or "-", o.get("status"), o.get("target") or "-", o.get("reason") or ""]
+        [o.get("rule") or "-", _result(o), o.get("target") or "-", o.get("reason") or ""]
         for o in record.get("outcomes", [])
     ]
     click.echo(render_table(["RULE", "RESULT", "TARGET", "WHY"], rows))
+
+
+def _result(outcome: dict[str, object]) -> str:
+    """An outcome's status, with the gate that holds it (``SKIPPED, held: scan``)."""
+    held = outcome.get("held")
+    return f"{outcome.get('status')}, held: {held}" if held else str(outcome.get("status"))

@@ -1,7 +1,8 @@
 """Deploy function: an ECR push event in (or a continuation from the work queue), rollouts out.
 
-Two event sources invoke it: EventBridge with ``ECR Image Action`` pushes, and SQS with
-the continuations that earlier invocations handed on when their time ran short.
+Two event sources invoke it: EventBridge with ``ECR Image Action`` pushes (and the scan
+events that release pushes the scan gate holds), and SQS with the continuations that
+earlier invocations handed on when their time ran short.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with running(Budget.of(context)):
         if isinstance(event.get("Records"), list):
             return carry_on(event, context)
+        if event.get("detail-type") in ("ECR Image Scan", "Inspector2 Scan"):
+            return scan_event(event)
         return push_event(event, context)
 
 
@@ -65,6 +68,33 @@ def process(event: dict[str, Any]) -> dict[str, Any]:
     logger.append_keys(repository=push.repository, tag=push.tag, digest=push.digest)
     report = app().deployer.deploy(push)
     return _result(report)
+
+
+def scan_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A scan finished (ECR basic or Inspector enhanced): check the repository's holds again."""
+    from pydantic import ValidationError
+
+    from slipway.intake import describe_validation
+    from slipway.scan_events import parse_scan_event
+
+    try:
+        scanned = parse_scan_event(event)
+    except ValidationError as problem:
+        count("InvalidEvents")
+        reason = f"malformed {event.get('detail-type')} event: {describe_validation(problem)}"
+        logger.error("scan event rejected", extra={"problem": reason, "event_id": event.get("id")})
+        return {"status": "REJECTED", "reason": reason}
+    repository = scanned.detail.repository
+    logger.append_keys(repository=repository, digest=scanned.detail.image_digest)
+    logger.info("scan finished", extra={"scan_status": scanned.detail.scan_status, "source": scanned.source})
+    released = app().deployer.release_due(repository)
+    return {
+        "status": "RELEASED" if released else "NO_CHANGE",
+        "repository": repository,
+        "released": [
+            {"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in released
+        ],
+    }
 
 
 def carry_on(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
