@@ -179,7 +179,11 @@ class World:
         replication = tpl.event_pattern("DeployFunction", "EcrReplication")
         self.route_rule(f"{name}-ecr-replication", replication, router_url)
         track_router_url = self.queue(f"{name}-track-events")
-        for rule, event in (("ecs-deployment", "DeploymentStateChange"), ("ecs-hook", "HookStateChange")):
+        for rule, event in (
+            ("ecs-deployment", "DeploymentStateChange"),
+            ("ecs-hook", "HookStateChange"),
+            ("ecs-task", "TaskStateChange"),
+        ):
             self.route_rule(f"{name}-{rule}", tpl.event_pattern("TrackFunction", event), track_router_url)
         work_queue_url = self.queue(f"{name}-work", **tpl.queue_attributes("WorkQueue", dead_letter_url, self))
         rules_router_url = self.queue(f"{name}-rule-events")

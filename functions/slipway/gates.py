@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
@@ -18,6 +19,10 @@ from cronsim import CronSim
 from slipway.model import Status
 from slipway.ports import GateQueries
 from slipway.rules import WEEKDAYS, FreezeWindow, Rule
+
+if TYPE_CHECKING:
+    from slipway.model import Push
+    from slipway.predeploy import Mode, PreDeployTasks
 
 FREEZE, PROMOTION, APPROVAL, WAVE = "freeze", "promotion", "approval", "wave"
 
@@ -87,6 +92,12 @@ class Verdict:
     not_before: datetime | None = None
     final: bool = False
     status: Status = Status.SKIPPED
+    error_code: str | None = None
+    # a pre-deploy task's end: what subscribers are told of it
+    exit_code: int | None = None
+    task_arn: str | None = None
+    stopped_reason: str | None = None
+    log_stream: str | None = None
 
 
 PASS = Verdict(True)
@@ -95,9 +106,10 @@ PASS = Verdict(True)
 class Gatekeeper:
     """Evaluates a rule's gates for one push at one moment."""
 
-    def __init__(self, queries: GateQueries, clock: object = None) -> None:
+    def __init__(self, queries: GateQueries, clock: object = None, tasks: PreDeployTasks | None = None) -> None:
         self._queries = queries
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._tasks = tasks
 
     def now(self) -> datetime:
         return self._clock()  # type: ignore[operator, no-any-return]
@@ -134,6 +146,12 @@ class Gatekeeper:
         if not rule.spec.holds_for_approval or approved_by:
             return PASS
         return Verdict(False, "waiting for approval (slipway approve ROLLOUT_ID)", APPROVAL, True)
+
+    def pre_deploy(self, push: Push, rule: Rule, mode: Mode) -> Verdict:
+        """The rule's pre-deploy task: passed once it exited 0 for this digest (started here if ``mode`` lets it)."""
+        if rule.spec.pre_deploy is None or self._tasks is None:
+            return PASS
+        return self._tasks.verdict(push, rule, mode)
 
     def wave_slots(self, rule: Rule) -> int | None:
         """How many more of the rule's targets may start now (None: no limit)."""

@@ -38,6 +38,10 @@ OPTIONAL = frozenset(
         "until",
         "hook_id",
         "aborted_by",
+        "exit_code",
+        "task_arn",
+        "stopped_reason",
+        "log_stream",
     }
 )
 
@@ -82,6 +86,10 @@ class Notification(BaseModel):
     until: datetime | None = None  # when a bake ends or a pause expires (PROGRESS)
     hook_id: str | None = None  # the pause hook waiting for approval (PROGRESS)
     aborted_by: str | None = None
+    exit_code: int | None = None  # the pre-deploy task's container's exit code
+    task_arn: str | None = None  # the pre-deploy task
+    stopped_reason: str | None = None  # why ECS stopped the pre-deploy task
+    log_stream: str | None = None  # the pre-deploy container's CloudWatch log stream
     time: datetime
 
     def placed(self, home: Place) -> Notification:

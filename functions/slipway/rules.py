@@ -44,6 +44,7 @@ from slipway.rule_strategies import (
     _known,
 )
 from slipway.rule_strategies import Strict as _Strict
+from slipway.rule_tasks import PreDeploy
 from slipway.versions import RangeError, VersionRange, parse_range, parse_version
 
 MAX_RULE_BYTES = 8192  # Parameter Store's advanced-tier limit; standard is 4 KB.
@@ -227,6 +228,7 @@ class RuleSpec(_Strict):
     deploy_after_freeze: bool = False
     max_parallel: int | None = Field(default=None, ge=1, le=500)
     approval: bool = False
+    pre_deploy: PreDeploy | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> RuleSpec:
