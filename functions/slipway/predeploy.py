@@ -53,11 +53,11 @@ class PreDeployTasks:
         run = self._runs.task_run(push.repository, rule.name, push.digest)
         if run is not None and run.status == SUCCEEDED:
             return PASS
+        if mode == "preview":
+            return previewed(run, spec)
         rerun = run is not None and run.status == FAILED and run.event_id != push.event_id
         if run is not None and run.status == FAILED and not (mode == "admit" and rerun):
             return failed(run)
-        if mode == "preview":
-            return waiting(run, spec)
         if run is not None and run.unfinished and not (mode == "admit" and run.event_id == push.event_id):
             return waiting(run, spec)
         if mode == "release":
@@ -200,6 +200,14 @@ def waiting(run: TaskRun | None, spec: PreDeploy) -> Verdict:
     else:
         reason = f"waiting for the pre-deploy task to exit 0 ({run.where})"
     return Verdict(False, reason, PRE_DEPLOY, True, task_arn=run.task_arn if run else None)
+
+
+def previewed(run: TaskRun | None, spec: PreDeploy) -> Verdict:
+    """What ``slipway plan`` says of a push that would wait for the task: held, and the task's state."""
+    if run is not None and run.status == FAILED:
+        why = f"the pre-deploy task runs again first: it failed for this digest ({run.reason})"
+        return Verdict(False, why, PRE_DEPLOY, True, task_arn=run.task_arn)
+    return waiting(run, spec)
 
 
 def failed(run: TaskRun) -> Verdict:

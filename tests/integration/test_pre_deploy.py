@@ -341,3 +341,21 @@ def test_pre_deploy_malformed_task_event_is_rejected_with_a_log(
     # THEN it is rejected, with a log saying what it is not
     assert result == {"status": "REJECTED"}
     assert "not an ECS task state change" in caplog.text
+
+
+def test_pre_deploy_explain_shows_the_held_targets_and_the_task_run(
+    migrating: World, deploy: Any, track: Any, tasks: TaskRuns, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a push whose pre-deploy task exited 3
+    _, task_arn = started_task(migrating, deploy, tasks)
+    deliver(migrating, track, tasks.exit(task_arn, 3))
+
+    # WHEN the last push is explained
+    from tests.integration.test_cli_history_rollback import slipway
+
+    code, out, _ = slipway(capsys, "explain", "web")
+
+    # THEN it shows the targets held for the task, and how the task ended
+    assert code == 0
+    assert "waiting for the pre-deploy task to exit 0" in out
+    assert f"pre-deploy task of rule prod: FAILED: pre-deploy task exited with code 3 (task {task_arn}" in out
