@@ -359,3 +359,57 @@ def test_pre_deploy_explain_shows_the_held_targets_and_the_task_run(
     assert code == 0
     assert "waiting for the pre-deploy task to exit 0" in out
     assert f"pre-deploy task of rule prod: FAILED: pre-deploy task exited with code 3 (task {task_arn}" in out
+
+
+def test_pre_deploy_runtask_refused_is_an_error_with_the_aws_code_and_nothing_held(
+    migrating: World, deploy: Any, faults: Faults
+) -> None:
+    # GIVEN ECS refuses RunTask
+    from sandbox.faults import Fault
+
+    faults.fail_always("ecs.RunTask", Fault("AccessDeniedException", 400, "not authorized to perform ecs:RunTask"))
+    before = {name: running(migrating, name) for name in ("web", "worker")}
+
+    # WHEN a tag is pushed
+    deploy(push(migrating, "web", "1.1.0"))
+
+    # THEN every target is ERROR with the code, none held, no service changed
+    notes = messages(migrating)
+    assert [(n["status"], n["error_code"]) for n in notes] == [("ERROR", "AccessDeniedException")] * 2
+    assert all("pre-deploy task could not start: RunTask failed: AccessDeniedException" in n["reason"] for n in notes)
+    from slipway import app
+
+    assert app.app().store.holds() == []
+    assert {name: running(migrating, name) for name in ("web", "worker")} == before
+
+
+def test_pre_deploy_container_not_in_the_revision_is_an_error(migrating: World, deploy: Any, tasks: TaskRuns) -> None:
+    # GIVEN a rule whose pre-deploy container is not in the task definition
+    migrating.put_rule("web", "prod", {"targets": TARGETS, "pre_deploy": {**MIGRATE, "container": "migrator"}})
+
+    # WHEN a tag is pushed
+    deploy(push(migrating, "web", "1.1.0"))
+
+    # THEN no task runs and every target is ERROR ContainerNotFound, naming the containers there are
+    assert tasks.started() == []
+    notes = messages(migrating)
+    assert [(n["status"], n["error_code"]) for n in notes] == [("ERROR", "ContainerNotFound")] * 2
+    assert all(
+        '"migrator" is not in task definition' in n["reason"] and "(has: app, envoy)" in n["reason"] for n in notes
+    )
+
+
+def test_pre_deploy_new_push_of_a_failed_digest_runs_the_task_again(
+    migrating: World, deploy: Any, track: Any, tasks: TaskRuns
+) -> None:
+    # GIVEN a digest whose pre-deploy task exited 3
+    event, task_arn = started_task(migrating, deploy, tasks)
+    deliver(migrating, track, tasks.exit(task_arn, 3))
+    messages(migrating)
+
+    # WHEN the same digest is pushed again under another tag (a new event)
+    deploy(push(migrating, "web", "1.1", digest=event["detail"]["image-digest"]))
+
+    # THEN the task runs again, and the targets wait for it
+    assert len(tasks.started()) == 2
+    assert [n["held"] for n in messages(migrating)] == ["pre_deploy", "pre_deploy"]
