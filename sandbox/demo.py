@@ -4,7 +4,9 @@ An image pushed to ECR rolls out to an EC2 and a Fargate service; ECS's deployme
 events become SUCCEEDED and ROLLED_BACK messages; the ``slipway`` command shows a
 service's history and rolls it back. Then a canary (``sandbox.demo_canary``): 5 %,
 bake, a pause approved with ``slipway approve``, production, SUCCEEDED; and a second
-release whose alarm fires during the bake, ROLLED_BACK. The real deploy and track handlers and the real
+release whose alarm fires during the bake, ROLLED_BACK. Last, a rule's pre-deploy task
+(``sandbox.demo_migration``): a migration that exits 0 lets two services roll out, one
+that exits 3 fails them both, untouched. The real deploy and track handlers and the real
 ``slipway`` command run; AWS is moto, served on 127.0.0.1 from this process so the
 bridges in ``sandbox.bridge`` apply to it. What moto does not do is played by the
 sandbox: ECR's push event (``World.push_event``) and ECS moving its deployments on
@@ -31,6 +33,7 @@ import boto3
 
 from sandbox import demo_accounts as accounts_demo
 from sandbox.demo_canary import CanaryReleases
+from sandbox.demo_migration import Migrations
 from sandbox.deployments import Deployments, StoppedTask
 from sandbox.narration import (
     REGISTRY,
@@ -182,6 +185,7 @@ class Demo:
         CanaryReleases(self.world, handlers.deploy, handlers.track, handlers.sweep).run()
         accounts_demo.HubAndSpokes(self.world, handlers.deploy, handlers.track, number=9).run()
         self.fleet_and_chat()
+        Migrations(self.world, handlers.deploy, handlers.track, default_network(self.world), number=11).run()
 
     # 10 --------------------------------------------------------------------------
     def fleet_and_chat(self) -> None:

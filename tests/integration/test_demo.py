@@ -85,6 +85,16 @@ def test_demo_whole_flow_exits_zero_and_shows_each_outcome() -> None:
     assert "[ROLLED_BACK] api:2.1.0 -> prod/api" in alarm
     assert "alarm api-5xx is in ALARM state" in alarm
     assert "SUCCEEDED]" not in alarm
+    # AND a migration that exits 0 lets both services roll out; one that exits 3 fails both, untouched
+    migration = section(out, 11)
+    first, second = migration.split("push orders:1.2.0", 1)
+    assert "[DEPLOYING] orders:1.1.0 -> prod/orders\n" in first
+    assert "[DEPLOYING] orders:1.1.0 -> prod/orders-worker" in first
+    assert "[FAILED] orders:1.2.0 -> prod/orders\n" in second
+    assert "[FAILED] orders:1.2.0 -> prod/orders-worker" in second
+    assert "pre-deploy task exited with code 3" in second and "exit_code=3" in second
+    assert "DEPLOYING]" not in second
+    assert "Neither service was touched" in second
     assert "Done in" in out
 
 
