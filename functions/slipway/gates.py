@@ -1,8 +1,8 @@
-"""Guard rails a rule sets before a push may roll out: freezes, promotion, approval, waves.
+"""Guard rails a rule sets before a push may roll out: freezes, promotion, approval, pre-deploy task, waves.
 
 A push that does not pass a gate is SKIPPED with the reason and, where the gate can
-open by itself (promotion, a freeze with ``deploy_after_freeze``, approval, a wave
-slot), held: the hold is released by the track function, the sweep or
+open by itself (promotion, a freeze with ``deploy_after_freeze``, approval, the rule's
+pre-deploy task, a wave slot), held: the hold is released by the track function, the sweep or
 ``slipway approve``, through the same rollout path as a push.
 """
 

@@ -18,6 +18,7 @@ from sandbox.faults import Faults
 from sandbox.stack import ACCOUNT, REGION, World
 from sandbox.task_runs import TaskRuns, held_tasks
 from tests.integration.conftest import Clock
+from tests.integration.test_cli_rules import cli_calls  # noqa: F401  (the fixture: the CLI's calls counted)
 from tests.integration.test_deploy import EXEC_ROLE, ROLE, push
 
 MIGRATE = {"container": "app", "command": ["python", "manage.py", "migrate"]}
@@ -413,3 +414,45 @@ def test_pre_deploy_new_push_of_a_failed_digest_runs_the_task_again(
     # THEN the task runs again, and the targets wait for it
     assert len(tasks.started()) == 2
     assert [n["held"] for n in messages(migrating)] == ["pre_deploy", "pre_deploy"]
+
+
+def test_pre_deploy_plan_of_a_digest_whose_task_failed_says_it_runs_again(
+    migrating: World,
+    deploy: Any,
+    track: Any,
+    tasks: TaskRuns,
+    cli_calls: Faults,  # noqa: F811 - the fixture
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a digest whose pre-deploy task exited 3
+    _, task_arn = started_task(migrating, deploy, tasks)
+    deliver(migrating, track, tasks.exit(task_arn, 3))
+    cli_calls.reset_counts()
+
+    # WHEN a push of the tag is planned
+    from tests.integration.test_cli_history_rollback import slipway
+
+    code, out, _ = slipway(capsys, "plan", "web:1.1.0")
+
+    # THEN each target would be held: the task runs again first; the plan starts none
+    assert code == 0
+    assert out.count("would hold: the pre-deploy task runs again first: it failed for this digest") == 2
+    assert cli_calls.calls["dynamodb.GetItem"] > 0  # the command's calls are counted
+    assert cli_calls.calls["ecs.RunTask"] == cli_calls.calls["ecs.RegisterTaskDefinition"] == 0
+
+
+def test_pre_deploy_plan_of_a_digest_whose_task_succeeded_would_deploy(
+    migrating: World, deploy: Any, track: Any, tasks: TaskRuns, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a digest whose pre-deploy task exited 0 (its rollouts started)
+    _, task_arn = started_task(migrating, deploy, tasks)
+    deliver(migrating, track, tasks.exit(task_arn, 0))
+
+    # WHEN the tag is planned again
+    from tests.integration.test_cli_history_rollback import slipway
+
+    code, out, _ = slipway(capsys, "plan", "web:1.1.0")
+
+    # THEN no target waits for a task any more
+    assert code == 0
+    assert "pre-deploy" not in out
