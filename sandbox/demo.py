@@ -4,9 +4,12 @@ An image pushed to ECR rolls out to an EC2 and a Fargate service; ECS's deployme
 events become SUCCEEDED and ROLLED_BACK messages; the ``slipway`` command shows a
 service's history and rolls it back. Then a canary (``sandbox.demo_canary``): 5 %,
 bake, a pause approved with ``slipway approve``, production, SUCCEEDED; and a second
-release whose alarm fires during the bake, ROLLED_BACK. Last, the scan gate
+release whose alarm fires during the bake, ROLLED_BACK. Then the scan gate
 (``sandbox.demo_scan``): a push held for its scan and released by ECR's scan event, and one
-SKIPPED for its CRITICAL findings. The real deploy and track handlers and the real
+SKIPPED for its CRITICAL findings; a rule's pre-deploy task (``sandbox.demo_migration``): a
+migration that exits 0 lets two services roll out, one that exits 3 fails them both,
+untouched. Last, ``slipway status prod/web`` and one failure as the chat channel shows it.
+The real deploy and track handlers and the real
 ``slipway`` command run; AWS is moto, served on 127.0.0.1 from this process so the
 bridges in ``sandbox.bridge`` apply to it. What moto does not do is played by the
 sandbox: ECR's push event (``World.push_event``) and ECS moving its deployments on
@@ -33,6 +36,7 @@ import boto3
 
 from sandbox import demo_accounts as accounts_demo
 from sandbox.demo_canary import CanaryReleases
+from sandbox.demo_migration import Migrations
 from sandbox.demo_scan import ScanGate
 from sandbox.deployments import Deployments, StoppedTask
 from sandbox.narration import (
@@ -184,13 +188,14 @@ class Demo:
         handlers = self.handlers
         CanaryReleases(self.world, handlers.deploy, handlers.track, handlers.sweep).run()
         accounts_demo.HubAndSpokes(self.world, handlers.deploy, handlers.track, number=9).run()
+        ScanGate(self.world, handlers.deploy, number=10).run()
+        Migrations(self.world, handlers.deploy, handlers.track, default_network(self.world), number=11).run()
         self.fleet_and_chat()
-        ScanGate(self.world, handlers.deploy).run()
 
-    # 10 --------------------------------------------------------------------------
+    # 12 --------------------------------------------------------------------------
     def fleet_and_chat(self) -> None:
-        """The release manager's first look, and one failure as the chat channel shows it."""
-        section(10, "What runs where, and a failure as the team's chat channel shows it")
+        """The release manager's first look, and one failure as the chat channel shows it (the demo ends here)."""
+        section(12, "What runs where, and a failure as the team's chat channel shows it")
         out = slipway("status", "prod/web")
         expect("prod/web" in out and "SUCCEEDED" in out, f"`slipway status prod/web` does not show prod/web:\n{out}")
         stack = self.world.stack

@@ -182,7 +182,11 @@ class World:
         for rule, event in (("ecr-image-scan", "EcrImageScan"), ("inspector2-scan", "Inspector2Scan")):
             self.route_rule(f"{name}-{rule}", tpl.event_pattern("DeployFunction", event), router_url)
         track_router_url = self.queue(f"{name}-track-events")
-        for rule, event in (("ecs-deployment", "DeploymentStateChange"), ("ecs-hook", "HookStateChange")):
+        for rule, event in (
+            ("ecs-deployment", "DeploymentStateChange"),
+            ("ecs-hook", "HookStateChange"),
+            ("ecs-task", "TaskStateChange"),
+        ):
             self.route_rule(f"{name}-{rule}", tpl.event_pattern("TrackFunction", event), track_router_url)
         work_queue_url = self.queue(f"{name}-work", **tpl.queue_attributes("WorkQueue", dead_letter_url, self))
         rules_router_url = self.queue(f"{name}-rule-events")

@@ -79,10 +79,17 @@ class Admission:
         outcomes: list[Outcome],
         approved_by: str | None = None,
         hold_again: bool = True,
+        dry_run: bool = False,
     ) -> list[Assignment]:
-        """The targets of a rule that may roll out now; the others get a SKIPPED outcome (and a hold)."""
+        """The targets of a rule that may roll out now; the others get a SKIPPED outcome (and a hold).
+
+        ``dry_run`` (a preview) starts no pre-deploy task; a release (``hold_again`` False) waits
+        for the one its push started.
+        """
         admitted: list[Assignment] = []
         verdict = self._gates.check(rule, push.digest, approved_by, push) if self._gates else PASS
+        if verdict.passed and self._gates:
+            verdict = self._gates.pre_deploy(push, rule, "preview" if dry_run else "admit" if hold_again else "release")
         slots = self._gates.wave_slots(rule) if self._gates and verdict.passed else None
         for target in targets:
             refusal = self.refuse(push, rule, target)
@@ -157,6 +164,10 @@ class Admission:
             gate_closed=verdict.final,
             error_code=verdict.error_code,
             findings=verdict.findings,
+            exit_code=verdict.exit_code,
+            task_arn=verdict.task_arn,
+            stopped_reason=verdict.stopped_reason,
+            log_stream=verdict.log_stream,
         )
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from slipway.deploy import Deployer
     from slipway.gates import Gatekeeper
     from slipway.places import Place, Reach
+    from slipway.predeploy import PreDeployTasks
     from slipway.reconcile import Reconciler
     from slipway.settings import Settings
     from slipway.tracking import Tracker
@@ -244,7 +245,14 @@ class App:
         from slipway.image_gates import ImageGates
 
         images = ImageGates(self.image_checks, self.settings.trusted_signing_profiles)
-        return Gatekeeper(self.store, self.clock, images)
+        return Gatekeeper(self.store, self.clock, images, self.tasks)
+
+    @cached_property
+    def tasks(self) -> PreDeployTasks:
+        """The rules' pre-deploy tasks: started once per digest and rule, waited for by the holds."""
+        from slipway.predeploy import PreDeployTasks
+
+        return PreDeployTasks(self.ecs, self.store, self.clock)
 
     @cached_property
     def tracker(self) -> Tracker:

@@ -1,8 +1,10 @@
-"""Guard rails a rule sets before a push may roll out: freezes, promotion, approval, signature, scan, waves.
+"""Guard rails a rule sets before a push may roll out: freezes, promotion, approval, signature, scan,
+the pre-deploy task, waves.
 
 A push that does not pass a gate is SKIPPED with the reason and, where the gate can
-open by itself (promotion, a freeze with ``deploy_after_freeze``, approval, a wave
-slot, a scan or signing still to finish), held: the hold is released by the track function, the sweep or
+open by itself (promotion, a freeze with ``deploy_after_freeze``, approval, a scan or
+signing still to finish, the rule's pre-deploy task, a wave slot), held: the hold is
+released by the track function, the sweep or
 ``slipway approve``, through the same rollout path as a push.
 """
 
@@ -22,6 +24,7 @@ from slipway.rules import WEEKDAYS, FreezeWindow, Rule
 
 if TYPE_CHECKING:
     from slipway.image_gates import ImageGates
+    from slipway.predeploy import Mode, PreDeployTasks
 
 FREEZE, PROMOTION, APPROVAL, WAVE = "freeze", "promotion", "approval", "wave"
 
@@ -93,6 +96,11 @@ class Verdict:
     status: Status = Status.SKIPPED
     findings: dict[str, int] | None = None  # the scan's counts per severity, as ECR gave them
     error_code: str | None = None  # the AWS error of a check that could not be made
+    # a pre-deploy task's end: what subscribers are told of it
+    exit_code: int | None = None
+    task_arn: str | None = None
+    stopped_reason: str | None = None
+    log_stream: str | None = None
 
 
 PASS = Verdict(True)
@@ -106,10 +114,17 @@ def _unchecked(gate: str) -> Verdict:
 class Gatekeeper:
     """Evaluates a rule's gates for one push at one moment."""
 
-    def __init__(self, queries: GateQueries, clock: object = None, images: ImageGates | None = None) -> None:
+    def __init__(
+        self,
+        queries: GateQueries,
+        clock: object = None,
+        images: ImageGates | None = None,
+        tasks: PreDeployTasks | None = None,
+    ) -> None:
         self._queries = queries
         self._clock = clock or (lambda: datetime.now(UTC))
         self._images = images
+        self._tasks = tasks
 
     def now(self) -> datetime:
         return self._clock()  # type: ignore[operator, no-any-return]
@@ -162,6 +177,12 @@ class Gatekeeper:
         if self._images is None:
             return _unchecked("scan")
         return self._images.scan(rule.spec.scan, push, self.now())
+
+    def pre_deploy(self, push: Push, rule: Rule, mode: Mode) -> Verdict:
+        """The rule's pre-deploy task: passed once it exited 0 for this digest (started here if ``mode`` lets it)."""
+        if rule.spec.pre_deploy is None or self._tasks is None:
+            return PASS
+        return self._tasks.verdict(push, rule, mode)
 
     def wave_slots(self, rule: Rule) -> int | None:
         """How many more of the rule's targets may start now (None: no limit)."""

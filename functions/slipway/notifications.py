@@ -39,6 +39,10 @@ OPTIONAL = frozenset(
         "hook_id",
         "aborted_by",
         "findings",
+        "exit_code",
+        "task_arn",
+        "stopped_reason",
+        "log_stream",
     }
 )
 
@@ -84,6 +88,10 @@ class Notification(BaseModel):
     hook_id: str | None = None  # the pause hook waiting for approval (PROGRESS)
     aborted_by: str | None = None
     findings: dict[str, int] | None = None  # the scan gate's counts per severity, as ECR gave them (SKIPPED)
+    exit_code: int | None = None  # the pre-deploy task's container's exit code
+    task_arn: str | None = None  # the pre-deploy task
+    stopped_reason: str | None = None  # why ECS stopped the pre-deploy task
+    log_stream: str | None = None  # the pre-deploy container's CloudWatch log stream
     time: datetime
 
     def placed(self, home: Place) -> Notification:

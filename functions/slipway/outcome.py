@@ -37,6 +37,11 @@ class Outcome:
     service_deployment: str | None = None  # the ECS service deployment UpdateService started
     gate_closed: bool = False  # stopped by a gate closed for good: a push held there ends with this outcome
     findings: dict[str, int] | None = None  # the scan gate's counts per severity, as ECR gave them
+    # the rule's pre-deploy task, when it stopped the push: its exit code, task, stop reason, log stream
+    exit_code: int | None = None
+    task_arn: str | None = None
+    stopped_reason: str | None = None
+    log_stream: str | None = None
 
     @property
     def launch_type(self) -> str | None:
@@ -97,5 +102,9 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
         held=outcome.held,
         strategy=outcome.strategy,
         findings=outcome.findings,
+        exit_code=outcome.exit_code,
+        task_arn=outcome.task_arn,
+        stopped_reason=outcome.stopped_reason,
+        log_stream=outcome.log_stream,
         time=now,
     )

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from slipway.pushes import PushMark, RuleLatest
     from slipway.report import PushReport
     from slipway.rulecheck import RuleVersion
+    from slipway.task_run import TaskLaunch, TaskRequest, TaskRun
 
 
 @dataclass
@@ -101,6 +102,30 @@ class Ecs(Protocol):
     def forecast(self, operation: str, count: int, place: Place | None = None) -> float:
         """Seconds until ``count`` more ``operation`` calls could go in ``place``, at its pace (0: now)."""
         ...
+
+
+class TaskRunner(Protocol):
+    """What a pre-deploy task asks of ECS: the service's placement, the revision, RunTask and after."""
+
+    def task_launch(self, cluster: str, service: str) -> TaskLaunch:
+        """How the service runs its tasks (its revision, launch type or capacity providers, network)."""
+        ...
+
+    def describe_task_definition(self, arn: str) -> TaskDefinition: ...
+
+    def register_task_definition(
+        self, body: dict[str, Any], tags: Sequence[tuple[str, str]], place: Place | None = None
+    ) -> str: ...
+
+    def run_task(self, cluster: str, request: TaskRequest) -> str:
+        """Start the task; its ARN (AwsError when ECS refuses it or reports a failure)."""
+        ...
+
+    def describe_task(self, cluster: str, task_arn: str) -> dict[str, Any] | None:
+        """The task as DescribeTasks shows it; None when ECS no longer knows it."""
+        ...
+
+    def stop_task(self, cluster: str, task_arn: str, reason: str) -> None: ...
 
 
 class Registry(Protocol):
@@ -256,6 +281,31 @@ class HoldStore(Protocol):
     def delete_hold(self, hold: Hold) -> None: ...
 
 
+class TaskRunStore(Protocol):
+    """The pre-deploy task runs, one per repository, rule and digest."""
+
+    def task_run(self, repository: str, rule: str, digest: str) -> TaskRun | None: ...
+
+    def claim_task_run(self, run: TaskRun) -> TaskRun | None:
+        """Record a run about to start, unless one is there that is not a failure of another push.
+
+        Returns None when recorded; else the run in the way.
+        """
+        ...
+
+    def put_task_run(self, run: TaskRun, was: str) -> bool:
+        """Record a run's progress if its stored status is still ``was``; False when it moved on."""
+        ...
+
+    def drop_task_run(self, run: TaskRun) -> None:
+        """Forget a run that could not start (if it is still this push's)."""
+        ...
+
+    def task_run_by_arn(self, task_arn: str) -> TaskRun | None: ...
+
+    def task_runs(self) -> list[TaskRun]: ...
+
+
 class PushStore(Protocol):
     def put_push(self, repository: str, record: dict[str, Any]) -> None:
         """What a push matched and why (for ``slipway explain``)."""
@@ -388,6 +438,8 @@ __all__ = [
     "SigningStatus",
     "Store",
     "Superseder",
+    "TaskRunStore",
+    "TaskRunner",
     "TrackingEcs",
     "TrackingStore",
     "WorkQueue",

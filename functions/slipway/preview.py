@@ -57,7 +57,7 @@ class Preview:
                 lines.extend(PlanLine(rule.name, t.key, "skip", "rule is disabled") for t in rule.spec.targets)
                 continue
             stopped: list[Outcome] = []
-            admitted = self._admission.admit(push, rule, rule.spec.targets, stopped, hold_again=False)
+            admitted = self._admission.admit(push, rule, rule.spec.targets, stopped, hold_again=False, dry_run=True)
             lines.extend(PlanLine(o.rule, o.target.key if o.target else None, _action(o), o.reason) for o in stopped)
             lines.extend(self._targets(push, admitted))
         return lines

@@ -45,6 +45,7 @@ from slipway.rule_strategies import (
     _known,
 )
 from slipway.rule_strategies import Strict as _Strict
+from slipway.rule_tasks import PreDeploy
 from slipway.versions import RangeError, VersionRange, parse_range, parse_version
 
 MAX_RULE_BYTES = 8192  # Parameter Store's advanced-tier limit; standard is 4 KB.
@@ -230,6 +231,7 @@ class RuleSpec(_Strict):
     approval: bool = False
     scan: Scan | None = None
     signature: Signature | None = None
+    pre_deploy: PreDeploy | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> RuleSpec:

@@ -45,6 +45,13 @@ FULL_RULE: dict[str, Any] = {
     "deploy_after_freeze": True,
     "max_parallel": 2,
     "approval": True,
+    "pre_deploy": {
+        "container": "app",
+        "command": ["./migrate", "--up"],
+        "timeout_minutes": 30,
+        "cluster": "prod",
+        "network": {"subnets": ["subnet-0abc1234"], "security_groups": ["sg-0abc1234"], "assign_public_ip": False},
+    },
 }
 
 # Operations that change something; `plan` must call none of them.
@@ -760,3 +767,24 @@ def test_explain_without_push_on_record_exits_one(planned: World, capsys) -> Non
     assert code == 1
     assert out == ""
     assert "no push of web on record" in err
+
+
+def test_plan_pre_deploy_rule_says_the_push_waits_for_its_task_and_runs_nothing(
+    planned: World, cli_calls: Faults, capsys
+) -> None:
+    # GIVEN a rule with a pre-deploy task, and a tag pushed
+    migrate = {"container": "app", "command": ["./migrate"]}
+    planned.put_rule("web", "prod", {"targets": [WEB], "tags": ["v*"], "pre_deploy": migrate})
+    planned.push_image("web", "v1.1.0")
+    cli_calls.reset_counts()
+
+    # WHEN the push is planned
+    code, lines, err = plan(capsys, "web:v1.1.0")
+
+    # THEN the target would be held for the task, and no task was started
+    assert code == 0, err
+    line = lines[("prod", "prod/web")]
+    assert line["action"] == "hold"
+    assert line["detail"] == "waiting for the pre-deploy task (app: ./migrate) to run and exit 0"
+    assert cli_calls.calls["ecs.RunTask"] == 0
+    assert not any(cli_calls.calls[w] for w in WRITES)

@@ -86,7 +86,7 @@ def test_demo_whole_flow_exits_zero_and_shows_each_outcome() -> None:
     assert "alarm api-5xx is in ALARM state" in alarm
     assert "SUCCEEDED]" not in alarm
     # AND the scan gate: a push held for its scan rolls out on ECR's scan event; one with CRITICAL findings is SKIPPED
-    scan = section(out, 11)
+    scan = section(out, 10)
     assert "[SKIPPED] scanned:1.1.0 -> prod/scanned" in scan
     assert "waiting for the scan of sha256:" in scan
     assert "[DEPLOYING] scanned:1.1.0 -> prod/scanned" in scan
@@ -94,6 +94,21 @@ def test_demo_whole_flow_exits_zero_and_shows_each_outcome() -> None:
     assert "reason: 2 CRITICAL findings; the rule allows up to HIGH" in scan
     assert "findings: {'CRITICAL': 2, 'HIGH': 5, 'MEDIUM': 1}" in scan
     assert "[DEPLOYING] scanned:1.2.0" not in scan
+    # AND a migration that exits 0 lets both services roll out; one that exits 3 fails both, untouched
+    migration = section(out, 11)
+    first, second = migration.split("push orders:1.2.0", 1)
+    assert "[DEPLOYING] orders:1.1.0 -> prod/orders\n" in first
+    assert "[DEPLOYING] orders:1.1.0 -> prod/orders-worker" in first
+    assert "[FAILED] orders:1.2.0 -> prod/orders\n" in second
+    assert "[FAILED] orders:1.2.0 -> prod/orders-worker" in second
+    assert "pre-deploy task exited with code 3" in second and "exit_code=3" in second
+    assert "DEPLOYING]" not in second
+    assert "Neither service was touched" in second
+    # AND it ends with the fleet view of prod/web and a failure as the chat channel shows it
+    last = section(out, 12)
+    assert "$ slipway status prod/web" in last
+    assert "ROLLED_BACK web:1.2.0 on prod/web" in last
+    assert "== 13." not in out
     assert "Done in" in out
 
 

@@ -44,10 +44,11 @@ from sandbox.faults import Fault, Faults
 from sandbox.runtime import Runtime
 from sandbox.stack import ACCOUNT, LambdaContext, World
 from sandbox.strategies import Strategies
+from sandbox.task_runs import held_tasks
 from sandbox.throttling import ECS_BUCKETS, AccountBuckets, ThrottledAccount
 from tests.conftest import EVENTS
 from tests.integration.conftest import PRODUCTION_ACCOUNT, PRODUCTION_REGION, STAGING_ACCOUNT
-from tests.integration.test_deploy import fargate_web, push
+from tests.integration.test_deploy import ROLE, fargate_web, push
 from tests.integration.test_strategy_tracking import balanced_web
 from tests.template.test_least_privilege import Stack
 
@@ -57,6 +58,8 @@ HIDDEN: dict[str, tuple[str, ...]] = {
     "sns.PublishBatch": ("sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"),  # the topic's key
     "sqs.SendMessageBatch": ("sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"),  # the queue's key
     "ecs.RegisterTaskDefinition": ("ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole"),
+    # a tagged task naming roles: tag-on-create and PassRole of its task and execution roles
+    "ecs.RunTask": ("ecs:RunTask", "ecs:TagResource", "iam:PassRole"),
 }
 # Lambda's SQS event source polls the work queue with the deploy function's role.
 EVENT_SOURCE = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
@@ -309,6 +312,26 @@ def payments(world: World, production: AccountWorld) -> dict[str, str]:
     return dict(ABROAD)
 
 
+def migrated(world: World, name: str = "migrated", repository: str = "web") -> None:
+    """prod/NAME (Fargate, awsvpc) running REPOSITORY:1.0.0, under a rule whose pre-deploy task migrates first."""
+    import boto3
+
+    subnet = boto3.client("ec2", region_name=world.region).describe_subnets()["Subnets"][0]["SubnetId"]
+    network = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": []}}
+    td = world.task_definition(
+        name,
+        [{"name": "app", "image": world.image_uri(repository, "1.0.0")}],
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        taskRoleArn=ROLE,
+    )
+    world.service("prod", name, td, launchType="FARGATE", networkConfiguration=network)
+    migrate = {"container": "app", "command": ["./migrate"]}
+    world.put_rule(repository, name, {"targets": [{"cluster": "prod", "service": name}], "pre_deploy": migrate})
+
+
 def deploying(world: World) -> dict[str, str]:
     """The deployment id of each service a DEPLOYING message names, from what the subscriber received."""
     notes = [n["message"] for n in world.notifications()]
@@ -331,8 +354,10 @@ def own_process(faults: ByAccount, clock: Any) -> None:
 def deploy_tour(world: World, faults: ByAccount, production: AccountWorld) -> Calls:
     """The deploy function: a push that hands on, its carry-on, holds, a redelivery, a reject, a failure,
     and a target in the production account."""
+    from slipway import app
     from slipway.errors import RetryLater
 
+    clock = app.app().clock
     prod_fleet(world)  # the second target waits for ECS's pace: handed on
     fargate_web(world, name="stage")
     fargate_web(world, name="late")
@@ -350,6 +375,11 @@ def deploy_tour(world: World, faults: ByAccount, production: AccountWorld) -> Ca
         runtime.carry_on()  # the work queue's invocation carries on once its (delayed) message is due
         with failing(faults, "sns.PublishBatch", SNS_DOWN), pytest.raises(RetryLater):
             runtime.invoke(push(world, "web", "1.2.0"))  # fails: its idempotency record is deleted for the retry
+        # a push to a rule with a pre-deploy task starts it (RunTask), in a process at ECS's usual pace
+        own_process(faults, clock)
+        world.create_repository("db")
+        migrated(world, repository="db")
+        runtime.invoke(push(world, "db", "1.1.0"))
     return calls
 
 
@@ -363,6 +393,7 @@ def reconcile_tour(world: World, faults: ByAccount, production: AccountWorld) ->
     world.put_rule("web", "waved", {"targets": waved, "max_parallel": 1})
     world.put_rule("web", "abroad", {"targets": [payments(world, production)]})  # through the target role
     image_checked(world)  # the pushes it finds are signed, then held for their scan
+    migrated(world)  # its pre-deploy task runs (RunTask)
     reconcile = invoke("reconcile")
     with counting(faults) as calls:
         reconcile({"source": "aws.scheduler"})  # the first look notes the time
@@ -440,6 +471,7 @@ def sweep_tour(world: World, faults: ByAccount, clock: Any, production: AccountW
         window = {"start": (clock.now - timedelta(hours=1)).isoformat(), "end": end.isoformat()}
         world.put_rule("web", rule, {"targets": targets, "freeze": [window], "deploy_after_freeze": True})
     image_checked(world)  # held for its scan: the sweep asks ECR again
+    migrated(world)  # its pre-deploy task runs until the sweep finds it past its timeout and stops it
     event = push(world, "web", "1.1.0")
     signed(faults, event)
     invoke("deploy")(event)  # web, api and shop deploy; db, cache, payments and queue are frozen
@@ -449,7 +481,7 @@ def sweep_tour(world: World, faults: ByAccount, clock: Any, production: AccountW
         "prod", api["taskDefinition"], api["id"], StoppedTask("OutOfMemoryError: Container killed", exit_code=137)
     )
     own_process(faults, clock)
-    with counting(faults) as calls:
+    with held_tasks(), counting(faults) as calls:
         strategies.settle("prod", "shop")  # the canary pauses; its event is lost
         clock.now = first  # the first freeze is over: db, cache and (through its target role) payments roll out
         invoke("sweep")(SCHEDULED)

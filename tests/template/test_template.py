@@ -386,3 +386,29 @@ def test_samconfig_parameter_overrides_are_values_template_accepts(environment: 
     assert all(len(pair) == 2 for pair in pairs), pairs
     assert [problem for name, value in pairs for problem in _parameter_problems(name, value)] == []
     assert "CAPABILITY_IAM" in deploy["capabilities"].split()
+
+
+# --- the track function's task rule: Slipway's stopped pre-deploy tasks only --------------------
+
+TASK_STOPPED = ("ecs-task-stopped.json", "ecs-task-stopped-exit-code.json", "ecs-task-stopped-before-start.json")
+
+
+@pytest.mark.parametrize("name", TASK_STOPPED)
+def test_track_task_rule_pattern_matches_stopped_pre_deploy_tasks(
+    eventbridge_matches: PatternMatcher, name: str
+) -> None:
+    event = json.loads((EVENTS / name).read_text())
+
+    assert eventbridge_matches(event_pattern("TrackFunction", "TaskStateChange"), event) is True
+
+
+def test_track_task_rule_pattern_ignores_a_running_task_and_tasks_slipway_did_not_start(
+    eventbridge_matches: PatternMatcher,
+) -> None:
+    pattern = event_pattern("TrackFunction", "TaskStateChange")
+    sample = json.loads((EVENTS / "ecs-task-state-change-aws-sample.json").read_text())  # RUNNING, a service's
+    stopped = json.loads((EVENTS / "ecs-task-stopped.json").read_text())
+    stopped["detail"]["startedBy"] = "ecs-svc/1111111111111111111"  # a service's task, stopped
+
+    assert eventbridge_matches(pattern, sample) is False
+    assert eventbridge_matches(pattern, stopped) is False

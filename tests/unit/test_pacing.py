@@ -118,7 +118,7 @@ def test_parse_quotas_reads_action_burst_rate_entries() -> None:
     ("text", "problem"),
     [
         ("RegisterTaskDefinition:40", "is not Action:burst:rate"),
-        ("RunTask:10:1", "is not an ECS action Slipway paces"),
+        ("StartTask:10:1", "is not an ECS action Slipway paces"),
         ("UpdateService:ten:1", "burst must be a whole number"),
         ("UpdateService:0:1", "burst must be at least 1"),
         ("UpdateService:10:0", "rate above 0"),

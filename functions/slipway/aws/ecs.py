@@ -7,6 +7,7 @@ from typing import Any
 
 from slipway.aws.calls import Caller
 from slipway.aws.clients import client, region_of
+from slipway.aws.ecs_tasks import EcsTasks
 from slipway.aws.pacing import Pacer
 from slipway.errors import AwsError
 from slipway.model import Deployment, HookDetail, Service, ServiceDeployment, TaskDefinition, Traffic
@@ -18,7 +19,7 @@ DEPLOYMENTS_BATCH = 20  # DescribeServiceDeployments takes at most 20 ARNs per c
 FARGATE_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
 
 
-class EcsAdapter:
+class EcsAdapter(EcsTasks):
     """ECS of one account and Region through boto3, paced to its quotas; requests are shaped by the API's own
     input shapes. ``place`` is the account and Region when they are not Slipway's own: the services it
     describes carry it, so that their keys say where they are."""

@@ -17,6 +17,7 @@ from slipway.aws.ecs import EcsAdapter
 from slipway.model import Service, ServiceDeployment, TaskDefinition
 from slipway.places import Place, of_arn
 from slipway.ports import ServiceLookup
+from slipway.task_run import TaskLaunch, TaskRequest
 
 
 class EcsFleet:
@@ -74,3 +75,16 @@ class EcsFleet:
 
     def stop_service_deployment(self, arn: str, stop_type: str = "ROLLBACK") -> None:
         self._of(arn).stop_service_deployment(arn, stop_type)
+
+    # -- one-off tasks (the pre-deploy task) ------------------------------------------------
+    def task_launch(self, cluster: str, service: str) -> TaskLaunch:
+        return self._of(cluster).task_launch(cluster, service)
+
+    def run_task(self, cluster: str, request: TaskRequest) -> str:
+        return self._of(cluster).run_task(cluster, request)
+
+    def describe_task(self, cluster: str, task_arn: str) -> dict[str, Any] | None:
+        return self._of(task_arn).describe_task(cluster, task_arn)
+
+    def stop_task(self, cluster: str, task_arn: str, reason: str) -> None:
+        self._of(task_arn).stop_task(cluster, task_arn, reason)

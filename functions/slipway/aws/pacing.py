@@ -42,6 +42,8 @@ ECS_QUOTAS: Mapping[str, Quota] = {
     "ListTaskDefinitions": Quota(50, 20),
     "DescribeTasks": Quota(100, 20),
     "ListTasks": Quota(100, 20),
+    "RunTask": Quota(100, 40),  # its own bucket ("task launch"), apart from the read buckets
+    "StopTask": Quota(100, 40),
     "DescribeServiceDeployments": Quota(50, 20),
     "ListServiceDeployments": Quota(50, 20),
 }

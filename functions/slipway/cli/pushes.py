@@ -94,8 +94,10 @@ def explain(ctx: Context, repository: str, as_json: bool) -> None:
     record = ctx.app.store.last_push(repository)
     if record is None:
         raise SlipwayError(f"no push of {repository} on record")
+    runs = [r for r in ctx.app.store.task_runs() if (r.repository, r.digest) == (repository, record.get("digest"))]
     if ctx.as_json:
-        emit(ctx, record)
+        tasks = [{"rule": r.rule, "status": r.status, "task_arn": r.task_arn, "reason": r.reason} for r in runs]
+        emit(ctx, {**record, "pre_deploy": tasks} if tasks else record)
         return
     click.echo(f"last push: {repository}:{record.get('tag')} ({record.get('digest')}) at {record.get('time')}")
     rows = [[rule, "matched", "-", "-"] for rule in record.get("matched_rules", [])]
@@ -105,6 +107,8 @@ def explain(ctx: Context, repository: str, as_json: bool) -> None:
         for o in record.get("outcomes", [])
     ]
     click.echo(render_table(["RULE", "RESULT", "TARGET", "WHY"], rows))
+    for run in runs:
+        click.echo(f"pre-deploy task of rule {run.rule}: {run.status}: {run.reason or run.where}")
 
 
 def _result(outcome: dict[str, object]) -> str:

@@ -24,10 +24,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     timeout = timedelta(minutes=app().settings.deployment_timeout_minutes)
     reported = app().tracker.sweep(timeout)
-    released = app().deployer.release_due()  # freezes that ended, soaks that are done
-    logger.info("sweep done", extra={"reported": reported, "released": len(released)})
+    tasks = app().tasks.sweep()  # pre-deploy tasks that stopped unheard of, or ran out of time
+    released = app().deployer.release_due()  # freezes that ended, soaks that are done, tasks that ended
+    logger.info("sweep done", extra={"reported": reported, "tasks": len(tasks), "released": len(released)})
     return {
         "reported": [{"rollout_id": r, "status": s} for r, s in reported],
+        "tasks": [{"task_arn": t.task_arn, "status": t.status} for t in tasks],
         "released": [
             {"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in released
         ],

@@ -23,7 +23,37 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("detail-type") == "ECS Hook State Change":
         return _hook(event)
+    if event.get("detail-type") == "ECS Task State Change":
+        return _task(event)
     return _deployment(event)
+
+
+def _task(event: dict[str, Any]) -> dict[str, Any]:
+    """A pre-deploy task stopped: record how, and release (or end) the holds waiting for it."""
+    from aws_lambda_powertools.utilities.parser import ValidationError, parse
+
+    from slipway.task_events import EcsTaskEvent
+    from slipway.task_run import task_end
+
+    try:
+        parsed = parse(event=event, model=EcsTaskEvent)
+    except ValidationError as error:
+        count("InvalidEvents")
+        logger.error("not an ECS task state change", extra={"problem": str(error)})
+        return {"status": "REJECTED"}
+    detail = parsed.detail
+    logger.append_keys(task_arn=detail.task_arn, last_status=detail.last_status)
+    run = app().store.task_run_by_arn(detail.task_arn)
+    end = task_end(detail.task(), run.container) if run else None
+    ended = app().tasks.stopped(end) if end else None
+    if ended is None:
+        return {"status": "NO_CHANGE", "task_arn": detail.task_arn}
+    released = app().deployer.release_due(ended.repository)
+    return {"status": ended.status, "task_arn": detail.task_arn, "released": _released(released)}
+
+
+def _released(outcomes: list[Any]) -> list[dict[str, Any]]:
+    return [{"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in outcomes]
 
 
 def _hook(event: dict[str, Any]) -> dict[str, Any]:

@@ -11,10 +11,11 @@ from slipway.aws.store.history import HistoryTable
 from slipway.aws.store.holds import HoldTable
 from slipway.aws.store.outcomes import OutcomeTable
 from slipway.aws.store.pushes import PushTable
+from slipway.aws.store.task_runs import TaskRunTable
 
 
-class DynamoStore(HistoryTable, OutcomeTable, HoldTable, PushTable):
-    """Claims, history and outcomes, holds and pushes in the Slipway table."""
+class DynamoStore(HistoryTable, OutcomeTable, HoldTable, PushTable, TaskRunTable):
+    """Claims, history and outcomes, holds, pushes and pre-deploy task runs in the Slipway table."""
 
 
 __all__ = ["DynamoStore"]

@@ -13,6 +13,7 @@ One table (``pk``/``sk``, TTL on ``expiration``) holds:
 - ``push#{repository}`` / ``{time}#{event id}``: what each push matched (``slipway explain``);
 - ``mark#{repository}`` / ``{tag}@{digest}``: how a push was received (event or reconcile);
 - ``reconcile#{repository}`` / ``reconcile``: how far the reconcile has looked;
+- ``taskrun`` / ``{repository}#{rule}#{digest}`` and ``task#{arn}`` / ``taskrun``: pre-deploy task runs;
 - ``idempotency#...``: the Powertools idempotency records of the deploy function.
 """
 
