@@ -33,6 +33,7 @@ from slipway.preview import PlanLine, Preview
 from slipway.pushes import EVENT, PushMark, PushOrder
 from slipway.report import PushReport, Reporter
 from slipway.rules import Rule, Target
+from slipway.scheduled import ScheduledAssignment, ScheduledMover, shared_revisions
 
 logger = Logger(child=True)
 
@@ -76,8 +77,10 @@ class Deployer:
         tracker: Superseder | None = None,
         gates: Gatekeeper | None = None,
         hook_role: str | None = None,
+        scheduled: ScheduledMover | None = None,
     ) -> None:
         self._rules = rules
+        self._scheduled = scheduled
         self._store = store
         self._queue = queue
         self._clock = clock
@@ -114,9 +117,27 @@ class Deployer:
         for rule in {a.rule.name: a.rule for a in selection.assignments}.values():
             self._order.admit(push, rule)  # the newest push of the rule, for targets still to come
         self._roll_out(push, selection.assignments, report, hops=1)
+        self._move_scheduled(push, selection.scheduled, report)
         self._reporter.finish(push, report)
         self._reporter.remember(report)
         return report
+
+    def _move_scheduled(self, push: Push, scheduled: Sequence[ScheduledAssignment], report: PushReport) -> None:
+        """Move the push's scheduled tasks, after its services: they share the revisions the services registered."""
+        if not scheduled:
+            return
+        if self._scheduled is None:
+            report.outcomes.extend(
+                Outcome(
+                    Status.ERROR,
+                    "scheduled tasks are not set up in this deployer",
+                    rule=a.rule.name,
+                    scheduled=a.target,
+                )
+                for a in scheduled
+            )
+            return
+        report.outcomes.extend(self._scheduled.move(push, scheduled, shared_revisions(push, report.outcomes)))
 
     def _received_already(self, push: Push, report: PushReport) -> bool:
         """Whether the other path (the event, or the reconcile) received this push first and deployed it."""

@@ -38,6 +38,8 @@ OPTIONAL = frozenset(
         "until",
         "hook_id",
         "aborted_by",
+        "target_type",
+        "target",
     }
 )
 
@@ -82,6 +84,8 @@ class Notification(BaseModel):
     until: datetime | None = None  # when a bake ends or a pause expires (PROGRESS)
     hook_id: str | None = None  # the pause hook waiting for approval (PROGRESS)
     aborted_by: str | None = None
+    target_type: str | None = None  # "schedule" or "events_rule" for a scheduled task; absent for a service
+    target: str | None = None  # the scheduled task's key (schedule:GROUP/NAME, events-rule:NAME#TARGET_ID)
     time: datetime
 
     def placed(self, home: Place) -> Notification:
@@ -102,6 +106,8 @@ class Notification(BaseModel):
         image = f"{self.repository or '?'}:{self.tag}" if self.tag else (self.repository or "?")
         if self.service:
             where = f" -> {self.cluster}/{self.service}{self.elsewhere(home)}"
+        elif self.target:
+            where = f" -> {self.target}"
         elif self.rule or self.parameter:
             where = f" -> rule {self.rule or self.parameter}"
         else:
