@@ -262,7 +262,7 @@ class ScheduledMover:
                 finished_at=now,
                 initiated_by=push.initiated_by,
                 approved_by=push.approved_by,
-                strategy="scheduled",
+                strategy=outcome.strategy or "rolling",
                 pushed_at=push.time,
             )
         )

@@ -1,0 +1,169 @@
+"""Scheduled tasks follow the release: a push moves schedules' and events rules' ECS targets (issue #13)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from sandbox.faults import Faults
+from sandbox.scheduled_tasks import create_events_rule, create_schedule, ecs_target, get_schedule, targets_of
+from sandbox.stack import World
+from tests.integration.test_deploy import fargate_web, push, registered_revisions
+
+RULE = {
+    "targets": [
+        {"cluster": "prod", "service": "web"},
+        {"schedule": "default/nightly-report"},
+        {"events_rule": "nightly-report"},
+    ]
+}
+
+
+@pytest.fixture
+def allowed(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack allows the nightly schedules and rules (request it before ``faults`` or ``deploy``)."""
+    monkeypatch.setenv("SLIPWAY_ALLOWED_SCHEDULES", "default/nightly-*")
+    monkeypatch.setenv("SLIPWAY_ALLOWED_EVENT_RULES", "nightly-*")
+
+
+@pytest.fixture
+def nightly(world: World) -> dict[str, Any]:
+    """prod/web, a schedule and an events rule (with a second, non-ECS target) all on web:1.0.0's revision."""
+    world.create_repository("web")
+    revision = fargate_web(world)
+    cluster = world.describe_service("prod", "web")["clusterArn"]
+    create_schedule(world, "default", "nightly-report", cluster, revision)
+    queue = f"arn:aws:sqs:{world.region}:{world.account}:audit"
+    create_events_rule(
+        world, "nightly-report", [ecs_target("report", cluster, revision), {"Id": "audit", "Arn": queue}]
+    )
+    return {"revision": revision, "cluster": cluster}
+
+
+def without_task_definition(schedule: dict[str, Any]) -> dict[str, Any]:
+    rest = copy.deepcopy(schedule)
+    target = rest.get("Target", rest)
+    target["EcsParameters"].pop("TaskDefinitionArn")
+    return rest
+
+
+def test_push_scheduled_targets_move_to_the_services_revision_with_everything_else_kept(
+    world: World, allowed: None, nightly: dict[str, Any], deploy: Any
+) -> None:
+    # GIVEN a rule deploying web to a service, a schedule and an events rule on one revision
+    world.put_rule("web", "prod", RULE)
+    schedule_before = get_schedule(world, "default", "nightly-report")
+    targets_before = targets_of(world, "nightly-report")
+    # WHEN 1.1.0 is pushed
+    deploy(push(world, "web", "1.1.0"))
+    # THEN one revision was registered for all three, and each points at it
+    new = world.running_task_definition("prod", "web")["taskDefinitionArn"]
+    assert new != nightly["revision"]
+    assert len(registered_revisions(world, "web")) == 2
+    schedule_after = get_schedule(world, "default", "nightly-report")
+    assert schedule_after["Target"]["EcsParameters"]["TaskDefinitionArn"] == new
+    assert without_task_definition(schedule_after) == without_task_definition(schedule_before)
+    report, audit = targets_of(world, "nightly-report")
+    assert report["EcsParameters"]["TaskDefinitionArn"] == new
+    assert without_task_definition(report) == without_task_definition(targets_before[0])
+    assert audit == targets_before[1]
+    # AND subscribers hear SUCCEEDED for each scheduled task, with both revisions
+    notes = [n["message"] for n in world.notifications()]
+    moved = {n["target"]: n for n in notes if n.get("target_type")}
+    assert set(moved) == {"schedule:default/nightly-report", "events-rule:nightly-report#report"}
+    for note in moved.values():
+        assert note["status"] == "SUCCEEDED"
+        assert note["task_definition"] == new and note["previous_task_definition"] == nightly["revision"]
+        assert note["cluster"] == "prod" and note["service"] is None
+    assert moved["schedule:default/nightly-report"]["target_type"] == "schedule"
+    assert moved["events-rule:nightly-report#report"]["target_type"] == "events_rule"
+
+
+def test_push_scheduled_target_lands_in_history(
+    world: World, allowed: None, nightly: dict[str, Any], deploy: Any
+) -> None:
+    # GIVEN a rule with a schedule
+    from slipway import app
+
+    world.put_rule("web", "prod", RULE)
+    # WHEN 1.1.0 is pushed
+    deploy(push(world, "web", "1.1.0"))
+    # THEN the schedule's history has the SUCCEEDED move
+    [entry] = app.app().store.history("schedule:default/nightly-report")
+    assert entry.status == "SUCCEEDED" and entry.tag == "1.1.0"
+    assert entry.previous_task_definition == nightly["revision"]
+    assert (
+        entry.task_definition
+        == get_schedule(world, "default", "nightly-report")["Target"]["EcsParameters"]["TaskDefinitionArn"]
+    )
+
+
+def test_push_schedule_not_allowed_is_error_without_scheduler_call(
+    world: World, nightly: dict[str, Any], faults: Faults, deploy: Any
+) -> None:
+    # GIVEN the stack's default AllowedSchedules (none) and a rule naming a schedule
+    world.put_rule(
+        "web", "prod", {"targets": [{"cluster": "prod", "service": "web"}, {"schedule": "default/nightly-report"}]}
+    )
+    faults.reset_counts()
+    # WHEN 1.1.0 is pushed
+    deploy(push(world, "web", "1.1.0"))
+    # THEN the schedule gets ERROR before any Scheduler call, and the service still deploys
+    assert not [call for call in faults.calls if call.startswith("scheduler.")]
+    notes = [n["message"] for n in world.notifications()]
+    [refused] = [n for n in notes if n.get("target") == "schedule:default/nightly-report"]
+    assert refused["status"] == "ERROR" and refused["error_code"] == "ScheduleNotAllowed"
+    assert "AllowedSchedules" in refused["reason"]
+    assert any(n["status"] == "DEPLOYING" and n["service"] == "web" for n in notes)
+    assert (
+        get_schedule(world, "default", "nightly-report")["Target"]["EcsParameters"]["TaskDefinitionArn"]
+        == nightly["revision"]
+    )
+
+
+def test_push_missing_schedule_is_error_with_aws_code_while_service_deploys(
+    world: World, allowed: None, nightly: dict[str, Any], deploy: Any
+) -> None:
+    # GIVEN a rule naming a schedule that does not exist
+    world.put_rule(
+        "web", "prod", {"targets": [{"cluster": "prod", "service": "web"}, {"schedule": "default/nightly-gone"}]}
+    )
+    # WHEN 1.1.0 is pushed
+    deploy(push(world, "web", "1.1.0"))
+    # THEN the schedule is an ERROR with Scheduler's code, and the service deploys
+    notes = [n["message"] for n in world.notifications()]
+    [missing] = [n for n in notes if n.get("target") == "schedule:default/nightly-gone"]
+    assert missing["status"] == "ERROR" and missing["error_code"] == "ResourceNotFoundException"
+    assert missing["reason"].startswith("GetSchedule failed: ResourceNotFoundException")
+    assert any(n["status"] == "DEPLOYING" and n["service"] == "web" for n in notes)
+
+
+def test_cli_rollback_schedule_returns_to_previous_revision_recorded_and_notified(
+    world: World, allowed: None, nightly: dict[str, Any], deploy: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_cli_history_rollback import slipway
+
+    # GIVEN a schedule moved to 1.1.0's revision
+    world.put_rule("web", "prod", RULE)
+    deploy(push(world, "web", "1.1.0"))
+    moved = get_schedule(world, "default", "nightly-report")
+    world.notifications()
+    # WHEN it is rolled back
+    code, out, err = slipway(capsys, "rollback", "schedule:default/nightly-report")
+    # THEN its ECS target names the original revision again, everything else as it was
+    assert code == 0, err
+    back = get_schedule(world, "default", "nightly-report")
+    assert back["Target"]["EcsParameters"]["TaskDefinitionArn"] == nightly["revision"]
+    assert without_task_definition(back) == without_task_definition(moved)
+    assert "no deployment to watch" in out
+    # AND subscribers hear SUCCEEDED from the rollback rule, and history lists it first
+    [note] = [n["message"] for n in world.notifications()]
+    assert note["status"] == "SUCCEEDED" and note["rule"] == "rollback"
+    assert note["task_definition"] == nightly["revision"] and note["target"] == "schedule:default/nightly-report"
+    code, out, _ = slipway(capsys, "history", "schedule:default/nightly-report", "--json")
+    entries = json.loads(out)
+    assert [e["rule"] for e in entries] == ["rollback", "prod"]
+    assert entries[0]["task_definition"] == nightly["revision"]
