@@ -121,8 +121,9 @@ class EventsRuleTarget(_TaskTarget):
         return EVENTS_RULE_PREFIX + where
 
     def allowed_by(self, patterns: tuple[str, ...]) -> bool:
-        """Whether an AllowedEventRules entry (a rule name glob) names this rule."""
-        return any(fnmatch.fnmatchcase(self.events_rule, pattern) for pattern in patterns)
+        """Whether an AllowedEventRules entry (a rule name glob; ``BUS/NAME`` on another bus) names this rule."""
+        name = self.events_rule if self.bus == DEFAULT_BUS else f"{self.bus}/{self.events_rule}"
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 ScheduledTarget = ScheduleTarget | EventsRuleTarget
