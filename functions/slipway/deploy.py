@@ -91,7 +91,7 @@ class Deployer:
         self.pipeline = Pipeline(
             ecs, store, notifier, clock=clock, sleep=sleep, workers=max_concurrency, hook_role=hook_role
         )
-        self._preview = Preview(rules, self.admission, self.pipeline.reader)
+        self._preview = Preview(rules, self.admission, self.pipeline.reader, scheduled)
 
     # -- a push from its event (or the reconcile) ---------------------------------------
     def deploy(self, push: Push) -> PushReport:

@@ -41,6 +41,15 @@ class Outcome:
     task: ScheduledTask | None = None  # the scheduled task's ECS target, as read
 
     @property
+    def target_key(self) -> str | None:
+        """The key of its target: a service's, or a scheduled task's (an events rule's with its target id)."""
+        if self.target is not None:
+            return self.target.key
+        if self.task is not None:
+            return self.task.label
+        return self.scheduled.key if self.scheduled else None
+
+    @property
     def launch_type(self) -> str | None:
         return self.service.launch_type if self.service else None
 

@@ -63,6 +63,15 @@ class ScheduleReach:
 
 
 @dataclass(frozen=True)
+class Planned:
+    """A scheduled task a push would move (``slipway plan``): its ECS target, revision and containers."""
+
+    task: ScheduledTask
+    taskdef: TaskDefinition
+    containers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ScheduledAssignment:
     """A scheduled target a push is to reach under a rule."""
 
@@ -107,15 +116,36 @@ class ScheduledMover:
         return outcomes
 
     def _move(self, push: Push, assignment: ScheduledAssignment, shared: Shared) -> list[Outcome]:
+        found = self._tasks(push, assignment)
+        if isinstance(found, Outcome):
+            return [found]
+        rule, target = assignment.rule, assignment.target
+        return [self._move_task(push, rule, target, task, taskdef, shared) for task, taskdef in found]
+
+    def preview(self, push: Push, assignment: ScheduledAssignment) -> list[Outcome | Planned]:
+        """What the push would do to each ECS target of the assignment (reads only, writes nothing)."""
+        found = self._tasks(push, assignment)
+        if isinstance(found, Outcome):
+            return [found]
+        planned: list[Outcome | Planned] = []
+        for task, taskdef in found:
+            decided = self._decide(push, assignment.rule, assignment.target, task, taskdef)
+            planned.append(decided if isinstance(decided, Outcome) else Planned(task, taskdef, decided))
+        return planned
+
+    def _tasks(
+        self, push: Push, assignment: ScheduledAssignment
+    ) -> list[tuple[ScheduledTask, TaskDefinition]] | Outcome:
+        """The assignment's ECS targets to move, with their task definitions; or the Outcome that ends it."""
         rule, target = assignment.rule, assignment.target
         refusal = self._reach.refusal(target)
         if refusal is not None:
-            return [_outcome(rule, target, None, Status.ERROR, refusal[1], error_code=refusal[0])]
+            return _outcome(rule, target, None, Status.ERROR, refusal[1], error_code=refusal[0])
         try:
             tasks = self.read(target)
             described = [(task, self._ecs.describe_task_definition(task.task_definition)) for task in tasks]
         except AwsError as error:
-            return [_error(rule, target, None, error)]
+            return _error(rule, target, None, error)
         if isinstance(target, EventsRuleTarget) and target.target_id is None:
             described = [(t, d) for t, d in described if _runs_repository(d, push, target.container)]
         if not described:
@@ -124,8 +154,8 @@ class ScheduledMover:
                 if isinstance(target, EventsRuleTarget)
                 else f"schedule {target.key} has no ECS target"
             )
-            return [_outcome(rule, target, None, Status.SKIPPED, reason)]
-        return [self._move_task(push, rule, target, task, taskdef, shared) for task, taskdef in described]
+            return _outcome(rule, target, None, Status.SKIPPED, reason)
+        return described
 
     def read(self, target: ScheduledTarget) -> list[ScheduledTask]:
         """The ECS targets of a schedule (one at most) or of an events rule (its ``target_id``, else all)."""
@@ -159,15 +189,10 @@ class ScheduledMover:
             )
         return found
 
-    def _move_task(
-        self,
-        push: Push,
-        rule: Rule,
-        target: ScheduledTarget,
-        task: ScheduledTask,
-        taskdef: TaskDefinition,
-        shared: Shared,
-    ) -> Outcome:
+    def _decide(
+        self, push: Push, rule: Rule, target: ScheduledTarget, task: ScheduledTask, taskdef: TaskDefinition
+    ) -> Outcome | tuple[str, ...]:
+        """The containers the push changes in the task, or the Outcome that ends it (as ``plan`` decides)."""
         place = of_arn(task.cluster_arn) or self._reach.reach.home
         refused = self._reach.reach.refusal(task.cluster_name, place, partition_of(task.cluster_arn))
         if refused is not None:
@@ -183,6 +208,21 @@ class ScheduledMover:
         downgrade = _downgrade(push, rule, taskdef, containers)
         if downgrade:
             return _outcome(rule, target, task, Status.SKIPPED, downgrade, previous=taskdef.arn, containers=containers)
+        return containers
+
+    def _move_task(
+        self,
+        push: Push,
+        rule: Rule,
+        target: ScheduledTarget,
+        task: ScheduledTask,
+        taskdef: TaskDefinition,
+        shared: Shared,
+    ) -> Outcome:
+        decided = self._decide(push, rule, target, task, taskdef)
+        if isinstance(decided, Outcome):
+            return decided
+        containers = decided
         rollout = rollout_id(push.event_id, rule.name, task.label)
         try:
             revision = self._revision(push, rule, taskdef, containers, rollout, shared)

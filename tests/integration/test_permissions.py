@@ -57,6 +57,10 @@ HIDDEN: dict[str, tuple[str, ...]] = {
     "sns.PublishBatch": ("sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"),  # the topic's key
     "sqs.SendMessageBatch": ("sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"),  # the queue's key
     "ecs.RegisterTaskDefinition": ("ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole"),
+    # Scheduler and EventBridge pass the schedule's or target's RoleArn on each update
+    "scheduler.UpdateSchedule": ("scheduler:UpdateSchedule", "iam:PassRole"),
+    "eventbridge.PutTargets": ("events:PutTargets", "iam:PassRole"),
+    "eventbridge.ListTargetsByRule": ("events:ListTargetsByRule",),  # botocore's EventBridge is IAM's events
 }
 # Lambda's SQS event source polls the work queue with the deploy function's role.
 EVENT_SOURCE = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
@@ -79,6 +83,8 @@ TARGETS = (STAGING_ACCOUNT, PRODUCTION_ACCOUNT)
 STACK = {
     "TargetAccounts": ",".join(TARGETS),
     "AllowedClusters": ",".join(["*", *(f"arn:aws:ecs:*:{account}:cluster/*" for account in TARGETS)]),
+    "AllowedSchedules": "default/nightly-*",  # the tours' scheduled tasks (nightly_tasks)
+    "AllowedEventRules": "nightly-*",
 }
 # app/payments in the production account, which every tour reaches through its target role.
 ABROAD = {"cluster": f"arn:aws:ecs:{PRODUCTION_REGION}:{PRODUCTION_ACCOUNT}:cluster/app", "service": "payments"}
@@ -201,11 +207,18 @@ class Calls:
         return Calls(self.own + other.own, self.there + other.there)
 
 
+def allow_nightly_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack's AllowedSchedules and AllowedEventRules, as STACK sets them."""
+    monkeypatch.setenv("SLIPWAY_ALLOWED_SCHEDULES", STACK["AllowedSchedules"])
+    monkeypatch.setenv("SLIPWAY_ALLOWED_EVENT_RULES", STACK["AllowedEventRules"])
+
+
 @pytest.fixture
-def counted(world: World, target_accounts: tuple[str, ...], clock: Any) -> ByAccount:
+def counted(world: World, target_accounts: tuple[str, ...], clock: Any, monkeypatch: pytest.MonkeyPatch) -> ByAccount:
     """Every call of the functions counted, in a stack whose TargetAccounts are staging and production."""
     from slipway import app
 
+    allow_nightly_tasks(monkeypatch)
     faults = ByAccount()
     app.use(app.App(session=faults.session(), clock=clock))
     return faults
@@ -219,6 +232,7 @@ def slow_account(
     from slipway import app
 
     monkeypatch.setenv("SLIPWAY_ECS_QUOTAS", "RegisterTaskDefinition:1:0.0167")
+    allow_nightly_tasks(monkeypatch)
     faults = ByAccount()
     throttle = ThrottledAccount(AccountBuckets({**ECS_BUCKETS, "RegisterTaskDefinition": (1, 0.0167)}))
     app.use(app.App(session=throttle.install(faults.session()), clock=clock))
@@ -294,6 +308,18 @@ def payments(world: World, production: AccountWorld) -> dict[str, str]:
     return dict(ABROAD)
 
 
+def nightly_tasks(world: World, service: str = "web") -> None:
+    """A schedule and an events rule running prod/SERVICE's revision, and a rule moving them with each push."""
+    from sandbox.scheduled_tasks import create_events_rule, create_schedule, ecs_target
+
+    described = world.describe_service("prod", service)
+    cluster, revision = described["clusterArn"], described["taskDefinition"]
+    create_schedule(world, "default", "nightly-report", cluster, revision)
+    create_events_rule(world, "nightly-report", [ecs_target("report", cluster, revision)])
+    targets = [{"schedule": "default/nightly-report"}, {"events_rule": "nightly-report"}]
+    world.put_rule("web", "nightly", {"targets": targets})
+
+
 def deploying(world: World) -> dict[str, str]:
     """The deployment id of each service a DEPLOYING message names, from what the subscriber received."""
     notes = [n["message"] for n in world.notifications()]
@@ -324,6 +350,7 @@ def deploy_tour(world: World, faults: ByAccount, production: AccountWorld) -> Ca
     world.put_rule("web", "approved", {"targets": [{"cluster": "prod", "service": "stage"}], "approval": True})
     world.put_rule("web", "later", {"targets": [{"cluster": "prod", "service": "late"}], "promote_from": "prod"})
     world.put_rule("web", "abroad", {"targets": [payments(world, production)]})  # through the target role
+    nightly_tasks(world)  # a schedule and an events rule follow the push
     runtime = Runtime(world, handler("deploy"), timeout_ms=6000)
     event = push(world, "web", "1.1.0")
     with counting(faults) as calls:
@@ -345,6 +372,7 @@ def reconcile_tour(world: World, faults: ByAccount, production: AccountWorld) ->
     waved = [{"cluster": "prod", "service": s} for s in ("db", "cache")]
     world.put_rule("web", "waved", {"targets": waved, "max_parallel": 1})
     world.put_rule("web", "abroad", {"targets": [payments(world, production)]})  # through the target role
+    nightly_tasks(world)  # a schedule and an events rule follow the pushes
     reconcile = invoke("reconcile")
     with counting(faults) as calls:
         reconcile({"source": "aws.scheduler"})  # the first look notes the time

@@ -167,3 +167,63 @@ def test_cli_rollback_schedule_returns_to_previous_revision_recorded_and_notifie
     entries = json.loads(out)
     assert [e["rule"] for e in entries] == ["rollback", "prod"]
     assert entries[0]["task_definition"] == nightly["revision"]
+
+
+def test_cli_plan_shows_what_would_move_in_each_scheduled_task_and_changes_nothing(
+    world: World, allowed: None, nightly: dict[str, Any], faults: Faults, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_cli_history_rollback import slipway
+
+    # GIVEN the rule, and web:1.1.0 in ECR
+    world.put_rule("web", "prod", RULE)
+    world.push_image("web", "1.1.0")
+    before = get_schedule(world, "default", "nightly-report")
+    # WHEN the push is planned
+    code, out, err = slipway(capsys, "plan", "web:1.1.0", "--json")
+    # THEN each scheduled task says what would move, and nothing moved
+    assert code == 0, err
+    lines = {line["target"]: line for line in json.loads(out)["plan"]}
+    for key in ("schedule:default/nightly-report", "events-rule:nightly-report#report"):
+        assert lines[key]["action"] == "deploy"
+        assert lines[key]["detail"].startswith("would move the scheduled task: app: ")
+        assert "(new revision of web, now web:1)" in lines[key]["detail"]
+    assert lines["prod/web"]["action"] == "deploy"
+    assert get_schedule(world, "default", "nightly-report") == before
+    assert not faults.count("scheduler.UpdateSchedule") and not faults.count("eventbridge.PutTargets")
+
+
+def test_cli_plan_schedule_not_allowed_is_an_error_line(
+    world: World, nightly: dict[str, Any], faults: Faults, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_cli_history_rollback import slipway
+
+    world.put_rule("web", "prod", {"targets": [{"schedule": "default/nightly-report"}]})
+    world.push_image("web", "1.1.0")
+    code, out, _ = slipway(capsys, "plan", "web:1.1.0", "--json")
+    assert code == 1
+    [line] = json.loads(out)["plan"]
+    assert (line["target"], line["action"]) == ("schedule:default/nightly-report", "error")
+    assert "AllowedSchedules" in line["detail"]
+
+
+def test_cli_explain_and_status_name_the_scheduled_tasks(
+    world: World, allowed: None, nightly: dict[str, Any], deploy: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_cli_history_rollback import slipway
+
+    # GIVEN a push that moved the scheduled tasks
+    world.put_rule("web", "prod", RULE)
+    deploy(push(world, "web", "1.1.0"))
+    # WHEN the push is explained, and the repository's fleet shown
+    code, out, err = slipway(capsys, "explain", "web", "--json")
+    # THEN explain lists each scheduled task's outcome under its key
+    assert code == 0, err
+    outcomes = {o["target"]: o["status"] for o in json.loads(out)["outcomes"]}
+    assert outcomes["schedule:default/nightly-report"] == "SUCCEEDED"
+    assert outcomes["events-rule:nightly-report#report"] == "SUCCEEDED"
+    # AND status shows the schedule with the release it runs
+    code, out, err = slipway(capsys, "status", "web", "--json")
+    assert code == 0, err
+    views = {v["service"]: v for v in json.loads(out)}
+    assert views["schedule:default/nightly-report"]["tag"] == "1.1.0"
+    assert views["schedule:default/nightly-report"]["last_outcome"] == "SUCCEEDED"
