@@ -30,6 +30,12 @@ def allowed(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def prod_only(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AllowedClusters is prod alone (request it before ``faults`` or ``deploy``)."""
+    monkeypatch.setenv("SLIPWAY_ALLOWED_CLUSTERS", "prod")
+
+
+@pytest.fixture
 def nightly(world: World) -> dict[str, Any]:
     """prod/web, a schedule and an events rule (with a second, non-ECS target) all on web:1.0.0's revision."""
     world.create_repository("web")
@@ -227,3 +233,77 @@ def test_cli_explain_and_status_name_the_scheduled_tasks(
     views = {v["service"]: v for v in json.loads(out)}
     assert views["schedule:default/nightly-report"]["tag"] == "1.1.0"
     assert views["schedule:default/nightly-report"]["last_outcome"] == "SUCCEEDED"
+
+
+def test_push_schedule_in_cluster_outside_allowed_clusters_is_error_before_any_change(
+    world: World, allowed: None, prod_only: None, nightly: dict[str, Any], deploy: Any, faults: Faults
+) -> None:
+    # GIVEN AllowedClusters without the cluster the schedule's ECS target names
+    from sandbox.scheduled_tasks import create_schedule
+
+    create_schedule(world, "default", "nightly-batch", world.cluster("batch"), nightly["revision"])
+    world.put_rule("web", "prod", {"targets": [{"schedule": "default/nightly-batch"}]})
+    faults.reset_counts()
+    # WHEN 1.1.0 is pushed
+    deploy(push(world, "web", "1.1.0"))
+    # THEN the schedule is an ERROR ClusterNotAllowed, read but neither registered for nor updated
+    [note] = [n["message"] for n in world.notifications()]
+    assert note["status"] == "ERROR" and note["error_code"] == "ClusterNotAllowed"
+    assert not faults.count("scheduler.UpdateSchedule") and not faults.count("ecs.RegisterTaskDefinition")
+    assert (
+        get_schedule(world, "default", "nightly-batch")["Target"]["EcsParameters"]["TaskDefinitionArn"]
+        == nightly["revision"]
+    )
+
+
+def test_push_events_rule_moves_only_targets_running_the_pushed_image_or_the_named_one(
+    world: World, allowed: None, nightly: dict[str, Any], deploy: Any
+) -> None:
+    # GIVEN an events rule with an ECS target of another repository's image beside web's
+    other = world.task_definition("audit", [{"name": "audit", "image": world.image_uri("audit", "2.0.0")}])
+    create_events_rule(
+        world,
+        "nightly-mixed",
+        [ecs_target("web", nightly["cluster"], nightly["revision"]), ecs_target("audit", nightly["cluster"], other)],
+    )
+    world.put_rule("web", "prod", {"targets": [{"events_rule": "nightly-mixed"}]})
+    # WHEN 1.1.0 is pushed
+    deploy(push(world, "web", "1.1.0"))
+    # THEN only web's target moved
+    web, audit = targets_of(world, "nightly-mixed")
+    assert web["EcsParameters"]["TaskDefinitionArn"] != nightly["revision"]
+    assert audit["EcsParameters"]["TaskDefinitionArn"] == other
+
+
+def test_push_events_rule_target_id_moves_that_target_whatever_image_it_ran(
+    world: World, allowed: None, nightly: dict[str, Any], deploy: Any
+) -> None:
+    # GIVEN a rule naming one ECS target of an events rule by its id: a one-container task of another image
+    other = world.task_definition("audit", [{"name": "audit", "image": world.image_uri("audit", "0.9.0")}])
+    create_events_rule(
+        world,
+        "nightly-mixed",
+        [ecs_target("web", nightly["cluster"], nightly["revision"]), ecs_target("audit", nightly["cluster"], other)],
+    )
+    world.put_rule("web", "prod", {"targets": [{"events_rule": "nightly-mixed", "target_id": "audit"}]})
+    # WHEN 1.1.0 is pushed
+    deploy(push(world, "web", "1.1.0"))
+    # THEN that target runs web's pushed image, and the other target is as it was
+    web, audit = targets_of(world, "nightly-mixed")
+    assert web["EcsParameters"]["TaskDefinitionArn"] == nightly["revision"]
+    revision = world.ecs.describe_task_definition(taskDefinition=audit["EcsParameters"]["TaskDefinitionArn"])
+    [container] = revision["taskDefinition"]["containerDefinitions"]
+    assert container["image"].startswith(f"{world.account}.dkr.ecr.{world.region}.amazonaws.com/web@sha256:")
+
+
+def test_push_events_rule_without_a_target_running_the_image_is_skipped(
+    world: World, allowed: None, nightly: dict[str, Any], deploy: Any
+) -> None:
+    other = world.task_definition("audit", [{"name": "audit", "image": world.image_uri("audit", "2.0.0")}])
+    create_events_rule(world, "nightly-audit", [ecs_target("audit", nightly["cluster"], other)])
+    world.put_rule("web", "prod", {"targets": [{"events_rule": "nightly-audit"}]})
+    deploy(push(world, "web", "1.1.0"))
+    [note] = [n["message"] for n in world.notifications()]
+    assert note["status"] == "SKIPPED" and note["target"] == "events-rule:nightly-audit"
+    assert "runs an image of" in note["reason"]
+    assert targets_of(world, "nightly-audit")[0]["EcsParameters"]["TaskDefinitionArn"] == other
