@@ -123,3 +123,41 @@ def test_scheduled_target_allowed_by_globs() -> None:
     assert EventsRuleTarget(events_rule="nightly").allowed_by(("night*",))
     assert not EventsRuleTarget(events_rule="nightly", event_bus="ops").allowed_by(("night*",))
     assert EventsRuleTarget(events_rule="nightly", event_bus="ops").allowed_by(("ops/*",))
+
+
+def test_notification_of_a_service_has_no_scheduled_task_keys() -> None:
+    # GIVEN a service's message (the contract as it was)
+    from datetime import UTC, datetime
+
+    from slipway.notifications import Notification
+
+    note = Notification(
+        status="DEPLOYING", repository="web", tag="1.1.0", cluster="prod", service="web", time=datetime.now(UTC)
+    )
+    # THEN its body and subject are as before: target_type and target are left out
+    body = json.loads(note.body())
+    assert "target_type" not in body and "target" not in body
+    assert note.subject() == "[DEPLOYING] web:1.1.0 -> prod/web"
+
+
+def test_notification_of_a_schedule_names_its_key_in_subject_and_body() -> None:
+    from datetime import UTC, datetime
+
+    from slipway.notifications import Notification
+
+    note = Notification(
+        status="SUCCEEDED",
+        repository="web",
+        tag="1.1.0",
+        cluster="prod",
+        target_type="schedule",
+        target="schedule:default/nightly-report",
+        time=datetime.now(UTC),
+    )
+    body = json.loads(note.body())
+    assert (body["target_type"], body["target"], body["service"]) == (
+        "schedule",
+        "schedule:default/nightly-report",
+        None,
+    )
+    assert note.subject() == "[SUCCEEDED] web:1.1.0 -> schedule:default/nightly-report"
