@@ -307,3 +307,29 @@ def test_push_events_rule_without_a_target_running_the_image_is_skipped(
     assert note["status"] == "SKIPPED" and note["target"] == "events-rule:nightly-audit"
     assert "runs an image of" in note["reason"]
     assert targets_of(world, "nightly-audit")[0]["EcsParameters"]["TaskDefinitionArn"] == other
+
+
+def test_rule_check_schedule_outside_allowed_schedules_is_rule_invalid_at_its_index(
+    world: World, nightly: dict[str, Any], faults: Faults
+) -> None:
+    # GIVEN the default AllowedSchedules (none), and a rule listing a schedule after a service
+    from sandbox.stack import LambdaContext
+    from slipway.handlers import rules as handler
+    from tests.integration.test_rule_check import edit
+
+    def check(event: dict[str, Any]) -> Any:
+        return handler.handler(event, LambdaContext(function_name="slipway-rules"))
+
+    world.notifications()
+    # WHEN the rule is written
+    [note] = edit(
+        world,
+        check,
+        "prod",
+        {"targets": [{"cluster": "prod", "service": "web"}, {"schedule": "default/nightly-report"}]},
+    )
+    # THEN the rule check reports it invalid, naming the target's place in the rule, and no Scheduler call
+    message = note["message"]
+    assert message["status"] == "RULE_INVALID"
+    assert message["problems"] == ["targets[1]: schedule default/nightly-report is not in AllowedSchedules (none)"]
+    assert not faults.count("scheduler.")
