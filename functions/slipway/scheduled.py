@@ -77,6 +77,8 @@ class ScheduledAssignment:
 
     rule: Rule
     target: ScheduledTarget
+    tries: int = 0  # invocations that had to hand it on
+    last_error: str | None = None
 
 
 def shared_revisions(push: Push, outcomes: Iterable[Outcome]) -> Shared:
@@ -343,6 +345,7 @@ def _outcome(
     previous: str | None = None,
     containers: tuple[str, ...] = (),
     rollout: str | None = None,
+    retryable: bool = False,
 ) -> Outcome:
     return Outcome(
         status,
@@ -356,6 +359,7 @@ def _outcome(
         containers=containers,
         rollout_id=rollout,
         error_code=error_code,
+        retryable=retryable,
         strategy=rule.spec.strategy,
     )
 
@@ -363,6 +367,8 @@ def _outcome(
 def _error(
     rule: Rule, target: ScheduledTarget, task: ScheduledTask | None, error: AwsError, rollout: str | None = None
 ) -> Outcome:
-    """The ERROR of an AWS call, with its code; published at once (a scheduled target is not handed on)."""
+    """The ERROR of an AWS call, with its code (retryable ones are handed on, as a service's are)."""
     reason = f"{error.operation} failed: {error.code}: {error.message}"
-    return _outcome(rule, target, task, Status.ERROR, reason, error_code=error.code, rollout=rollout)
+    return _outcome(
+        rule, target, task, Status.ERROR, reason, error_code=error.code, rollout=rollout, retryable=error.retryable
+    )

@@ -333,3 +333,35 @@ def test_rule_check_schedule_outside_allowed_schedules_is_rule_invalid_at_its_in
     assert message["status"] == "RULE_INVALID"
     assert message["problems"] == ["targets[1]: schedule default/nightly-report is not in AllowedSchedules (none)"]
     assert not faults.count("scheduler.")
+
+
+def test_push_schedule_scheduler_down_is_handed_on_and_moved_by_the_carry_on(
+    world: World, allowed: None, nightly: dict[str, Any], faults: Faults
+) -> None:
+    from sandbox.faults import Fault
+    from sandbox.runtime import Runtime
+    from slipway.handlers import deploy as handler
+
+    # GIVEN Scheduler answering 503 for the whole of a 30-second invocation
+    world.put_rule(
+        "web", "prod", {"targets": [{"cluster": "prod", "service": "web"}, {"schedule": "default/nightly-report"}]}
+    )
+    runtime = Runtime(world, handler.handler, timeout_ms=30_000)
+    faults.fail_always(
+        "scheduler.GetSchedule", Fault("ServiceUnavailableException", 503, "Scheduler is down", takes=2.0)
+    )
+    # WHEN 1.1.0 is pushed
+    runtime.invoke(push(world, "web", "1.1.0"))
+    # THEN the service deploys and the schedule is handed on, not reported
+    notes = [n["message"] for n in world.notifications()]
+    assert [n["status"] for n in notes if n.get("service") == "web"] == ["DEPLOYING"]
+    assert not [n for n in notes if n.get("target")]
+    # AND WHEN Scheduler answers again and the work queue's invocation carries on
+    faults.stop("scheduler.GetSchedule")
+    assert runtime.carry_on() == 1
+    # THEN the schedule runs 1.1.0's image, SUCCEEDED
+    [note] = [n["message"] for n in world.notifications()]
+    assert (note["status"], note["target"]) == ("SUCCEEDED", "schedule:default/nightly-report")
+    moved = get_schedule(world, "default", "nightly-report")["Target"]["EcsParameters"]["TaskDefinitionArn"]
+    revision = world.ecs.describe_task_definition(taskDefinition=moved)["taskDefinition"]
+    assert revision["containerDefinitions"][0]["image"] == world.images("prod", "web")["app"]
