@@ -106,6 +106,8 @@ class Stack:
             "SLIPWAY_HISTORY_RETENTION_DAYS": tpl.parameter_default("HistoryRetentionDays"),
             "SLIPWAY_DEPLOYMENT_TIMEOUT_MINUTES": tpl.parameter_default("DeploymentTimeoutMinutes"),
             "SLIPWAY_ALLOWED_CLUSTERS": tpl.parameter_default("AllowedClusters"),
+            "SLIPWAY_ALLOWED_SCHEDULES": tpl.parameter_default("AllowedSchedules"),
+            "SLIPWAY_ALLOWED_EVENT_RULES": tpl.parameter_default("AllowedEventRules"),
             "SLIPWAY_ACCOUNT_ID": ACCOUNT,
             "SLIPWAY_ALLOWED_REGISTRIES": tpl.parameter_default("AllowedRegistries"),
             "SLIPWAY_TARGET_ACCOUNTS": tpl.parameter_default("TargetAccounts"),

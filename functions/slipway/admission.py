@@ -22,6 +22,7 @@ from slipway.places import Reach, partition_of
 from slipway.plan import rollout_id
 from slipway.ports import HoldStore
 from slipway.rules import Rule, RuleInvalid, Target
+from slipway.scheduled import ScheduledAssignment
 
 logger = Logger(child=True)
 
@@ -31,6 +32,7 @@ class Selection:
     """What the rules made of a push: the assignments to roll out, and every other outcome."""
 
     assignments: list[Assignment] = field(default_factory=list)
+    scheduled: list[ScheduledAssignment] = field(default_factory=list)  # schedules and events rules to move
     outcomes: list[Outcome] = field(default_factory=list)
     matched_rules: list[str] = field(default_factory=list)
     unmatched_rules: dict[str, str] = field(default_factory=dict)
@@ -66,8 +68,13 @@ class Admission:
                     Outcome(Status.SKIPPED, "rule is disabled", rule=rule.name, parameter=rule.parameter, target=t)
                     for t in rule.spec.targets
                 )
+                selection.outcomes.extend(
+                    Outcome(Status.SKIPPED, "rule is disabled", rule=rule.name, parameter=rule.parameter, scheduled=t)
+                    for t in rule.spec.scheduled
+                )
                 continue
             selection.assignments.extend(self.admit(push, rule, rule.spec.targets, selection.outcomes))
+            selection.scheduled.extend(self.admit_scheduled(push, rule, selection.outcomes))
         logger.info("rules matched", extra={"matched": selection.matched_rules, "targets": len(selection.assignments)})
         return selection
 
@@ -107,6 +114,23 @@ class Admission:
             else:
                 outcomes.append(self._held(push, rule, target, stop, approved_by, hold_again))
         return admitted
+
+    def admit_scheduled(self, push: Push, rule: Rule, outcomes: list[Outcome]) -> list[ScheduledAssignment]:
+        """The rule's scheduled tasks the push may move now. A closed gate stops them with its reason
+        (SKIPPED, not held: a scheduled task is moved by the next push its gates let through)."""
+        if not rule.spec.scheduled:
+            return []
+        verdict = self._gates.check(rule, push.digest, None, push) if self._gates else PASS
+        if verdict.passed and self._gates and rule.spec.pre_deploy is not None:
+            # the rule's services started (or await) its task; a scheduled task moves only once it exited 0
+            verdict = self._gates.pre_deploy(push, rule, "preview")
+        if verdict.passed:
+            return [ScheduledAssignment(rule, target) for target in rule.spec.scheduled]
+        outcomes.extend(
+            Outcome(Status.SKIPPED, verdict.reason, rule=rule.name, parameter=rule.parameter, scheduled=target)
+            for target in rule.spec.scheduled
+        )
+        return []
 
     def refuse(self, push: Push, rule: Rule, target: Target) -> Outcome | None:
         """ERROR for a target Slipway may not deploy to (account, Region or cluster not allowed); None when it may.

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from slipway.places import Place, Reach
     from slipway.predeploy import PreDeployTasks
     from slipway.reconcile import Reconciler
+    from slipway.scheduled import ScheduledMover
     from slipway.settings import Settings
     from slipway.tracking import Tracker
 
@@ -210,6 +211,25 @@ class App:
         return EcrImageChecks(regional)
 
     @cached_property
+    def scheduled(self) -> ScheduledMover:
+        """Moves schedules' and events rules' ECS targets (in Slipway's own account and Region)."""
+        from slipway.aws.events_rules import EventRulesAdapter
+        from slipway.aws.scheduler import SchedulerAdapter
+        from slipway.scheduled import ScheduledMover, ScheduleReach
+
+        scheduler = self.client("scheduler")
+        events = self.client("events")
+        reach = ScheduleReach(self.reach, self.settings.allowed_schedules, self.settings.allowed_event_rules)
+        return ScheduledMover(
+            self.ecs,
+            SchedulerAdapter(scheduler, self.caller("scheduler", scheduler)),
+            EventRulesAdapter(events, self.caller("events", events), self.home.account),
+            self.store,
+            reach,
+            self.clock,
+        )
+
+    @cached_property
     def deployer(self) -> Deployer:
         from slipway.deploy import Deployer
         from slipway.telemetry import count
@@ -227,6 +247,7 @@ class App:
             clock=self.clock,
             gates=self.gates,
             hook_role=self.settings.lifecycle_hook_role_arn or None,
+            scheduled=self.scheduled,
         )
 
     @cached_property

@@ -33,6 +33,7 @@ from slipway.preview import PlanLine, Preview
 from slipway.pushes import EVENT, PushMark, PushOrder
 from slipway.report import PushReport, Reporter
 from slipway.rules import Rule, Target
+from slipway.scheduled import ScheduledAssignment, ScheduledMover, shared_revisions
 
 logger = Logger(child=True)
 
@@ -76,8 +77,10 @@ class Deployer:
         tracker: Superseder | None = None,
         gates: Gatekeeper | None = None,
         hook_role: str | None = None,
+        scheduled: ScheduledMover | None = None,
     ) -> None:
         self._rules = rules
+        self._scheduled = scheduled
         self._store = store
         self._queue = queue
         self._clock = clock
@@ -88,7 +91,7 @@ class Deployer:
         self.pipeline = Pipeline(
             ecs, store, notifier, clock=clock, sleep=sleep, workers=max_concurrency, hook_role=hook_role
         )
-        self._preview = Preview(rules, self.admission, self.pipeline.reader)
+        self._preview = Preview(rules, self.admission, self.pipeline.reader, scheduled)
 
     # -- a push from its event (or the reconcile) ---------------------------------------
     def deploy(self, push: Push) -> PushReport:
@@ -114,9 +117,45 @@ class Deployer:
         for rule in {a.rule.name: a.rule for a in selection.assignments}.values():
             self._order.admit(push, rule)  # the newest push of the rule, for targets still to come
         self._roll_out(push, selection.assignments, report, hops=1)
+        self._move_scheduled(push, selection.scheduled, report, hops=1)
         self._reporter.finish(push, report)
         self._reporter.remember(report)
         return report
+
+    def _move_scheduled(
+        self, push: Push, scheduled: Sequence[ScheduledAssignment], report: PushReport, hops: int
+    ) -> None:
+        """Move the push's scheduled tasks, after its services: they share the revisions the services registered.
+
+        A failure worth retrying (throttling, time running out) is handed on like a service's.
+        """
+        if not scheduled:
+            return
+        if self._scheduled is None:
+            report.outcomes.extend(
+                Outcome(Status.ERROR, "scheduled tasks are not set up", rule=a.rule.name, scheduled=a.target)
+                for a in scheduled
+            )
+            return
+        shared = shared_revisions(push, report.outcomes)
+        waiting: list[ScheduledAssignment] = []
+        for assignment in scheduled:
+            outcomes = self._scheduled.move(push, [assignment], shared)
+            retry = next((o for o in outcomes if o.retryable), None)
+            if retry is None or self._queue is None:
+                report.outcomes.extend(outcomes)
+                continue
+            tries = assignment.tries + 1
+            if tries >= MAX_TRIES:
+                report.outcomes.extend(
+                    replace(o, retryable=False, reason=_gave_up(tries, o)) if o.retryable else o for o in outcomes
+                )
+                continue
+            report.outcomes.extend(o for o in outcomes if not o.retryable)  # an events rule's targets that did move
+            report.handed_on.extend(o for o in outcomes if o.retryable)
+            waiting.append(replace(assignment, tries=tries, last_error=retry.reason))
+        if waiting:
+            self._hand_on(push, [], report, hops, 0.0, waiting)
 
     def _received_already(self, push: Push, report: PushReport) -> bool:
         """Whether the other path (the event, or the reconcile) received this push first and deployed it."""
@@ -155,8 +194,26 @@ class Deployer:
         logger.info("carrying on", extra={"targets": len(assignments), "hop": continuation.hops + 1})
         assignments = self._newest(push, assignments, report)
         self._roll_out(push, assignments, report, hops=continuation.hops + 1)
+        scheduled = self._still_scheduled(push, rules, continuation, report)
+        self._move_scheduled(push, scheduled, report, hops=continuation.hops + 1)
         self._reporter.finish(push, report)
         return report
+
+    def _still_scheduled(
+        self, push: Push, rules: dict[str, Rule], continuation: Continuation, report: PushReport
+    ) -> list[ScheduledAssignment]:
+        """The handed-on scheduled tasks their rules still take this push to; SKIPPED for the others."""
+        kept: list[ScheduledAssignment] = []
+        for handed in continuation.scheduled:
+            rule = rules.get(handed.rule)
+            target = next((t for t in rule.spec.scheduled if t.key == handed.target), None) if rule else None
+            if rule is None or target is None or not rule.spec.enabled or not rule.match(push.tag or "").matched:
+                why = "was deleted" if rule is None else "no longer takes this push to this scheduled task"
+                report.outcomes.append(Outcome(Status.SKIPPED, f"rule {handed.rule} {why}", rule=handed.rule))
+                continue
+            report.matched_rules = sorted({*report.matched_rules, rule.name})
+            kept.append(ScheduledAssignment(rule, target, handed.tries, handed.last_error))
+        return kept
 
     def _still_wanted(self, push: Push, rule: Rule | None, target: Target) -> Target | Outcome:
         """The rule's target as the rule says now, or why the handed-on target is dropped."""
@@ -235,22 +292,32 @@ class Deployer:
                 report.outcomes.append(outcome)
         return waiting
 
-    def _hand_on(self, push: Push, waiting: list[Assignment], report: PushReport, hops: int, delay: float) -> None:
+    def _hand_on(
+        self,
+        push: Push,
+        waiting: list[Assignment],
+        report: PushReport,
+        hops: int,
+        delay: float,
+        scheduled: Sequence[ScheduledAssignment] = (),
+    ) -> None:
         if self._queue is None:
             logger.warning("targets left for a retry: no work queue to hand them on", extra={"count": len(waiting)})
             report.hand_on_failure = f"{len(waiting)} target(s) not reached in this invocation"
             return
         try:
-            self._queue.hand_on(continuations(push, waiting, hops, self._clock(), max(0.0, delay)))
+            self._queue.hand_on(continuations(push, waiting, hops, self._clock(), max(0.0, delay), scheduled))
         except AwsError as error:
             logger.error("targets could not be handed on", extra={"count": len(waiting), "error": str(error)})
             report.hand_on_failure = f"{len(waiting)} target(s) not handed on: {error}"
             report.outcomes.extend(report.handed_on)  # they stay this invocation's to finish
             report.handed_on = []
             return
-        report.waiting = len(waiting)
-        self._count("TargetsHandedOn", len(waiting))
-        logger.info("targets handed on to a later invocation", extra={"count": len(waiting), "hop": hops})
+        report.waiting += len(waiting) + len(scheduled)
+        self._count("TargetsHandedOn", len(waiting) + len(scheduled))
+        logger.info(
+            "targets handed on to a later invocation", extra={"count": len(waiting) + len(scheduled), "hop": hops}
+        )
 
     # -- a dry run ------------------------------------------------------------------------
     def preview(self, push: Push) -> list[PlanLine]:

@@ -29,7 +29,7 @@ def hold_key(hold: Hold) -> str:
 
 def rule_keys(rules: Iterable[Rule]) -> list[str]:
     """The services a repository's rules deploy to, each once, sorted."""
-    return sorted({target.key for rule in rules for target in rule.spec.targets})
+    return sorted({target.key for rule in rules for target in rule.spec.entries})  # services and scheduled tasks
 
 
 @dataclass(frozen=True)

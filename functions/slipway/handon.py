@@ -15,10 +15,11 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from slipway.attempt import Assignment
 from slipway.model import Push
+from slipway.scheduled import ScheduledAssignment
 
 KIND = "slipway.continuation"
 # One message holds every waiting target while it fits: a push is carried on by one chain
@@ -41,6 +42,17 @@ class HandedTarget(BaseModel):
     container: str | None = None
     tries: int = Field(default=0, ge=0)
     announced: str | None = None
+    last_error: str | None = None
+
+
+class HandedScheduled(BaseModel):
+    """One scheduled task (a schedule or an events rule, by its key) still to be moved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    target: str  # schedule:GROUP/NAME or events-rule:[BUS/]NAME
+    tries: int = Field(default=0, ge=0)
     last_error: str | None = None
 
 
@@ -73,21 +85,34 @@ class Continuation(BaseModel):
     kind: str = KIND
     version: int = 1
     push: HandedPush
-    targets: list[HandedTarget] = Field(min_length=1)
+    targets: list[HandedTarget] = Field(default_factory=list)
+    scheduled: list[HandedScheduled] = Field(default_factory=list)
     hops: int = Field(default=1, ge=1)  # invocations of this push so far
     handed_on_at: datetime
     # An invocation that could start nothing (ECS's tokens come later than its deadline) hands
     # on with a delay until they come, rather than waking the next invocation to do nothing.
     delay_seconds: int = Field(default=0, ge=0, le=MAX_DELAY_SECONDS, exclude=True)
 
+    @model_validator(mode="after")
+    def _carries_something(self) -> Continuation:
+        if not self.targets and not self.scheduled:
+            raise ValueError("a continuation carries at least one target")
+        return self
+
     def body(self) -> str:
         return self.model_dump_json(exclude_none=True)
 
 
 def continuations(
-    push: Push, waiting: Sequence[Assignment], hops: int, now: datetime, delay: float = 0.0
+    push: Push,
+    waiting: Sequence[Assignment],
+    hops: int,
+    now: datetime,
+    delay: float = 0.0,
+    scheduled: Sequence[ScheduledAssignment] = (),
 ) -> list[Continuation]:
-    """The continuations for ``waiting``, as few messages as MESSAGE_BYTES allow, delivered after ``delay``."""
+    """The continuations for ``waiting``, as few messages as MESSAGE_BYTES allow, delivered after ``delay``;
+    the scheduled tasks still to move go with the first (they are few: a rule's own list)."""
     delay_seconds = min(MAX_DELAY_SECONDS, math.ceil(delay))
     parts: list[list[HandedTarget]] = [[]]
     size = 0
@@ -107,8 +132,24 @@ def continuations(
             size = 0
         parts[-1].append(handed)
         size += length
+    tasks = [
+        HandedScheduled(
+            rule=a.rule.name, target=a.target.key, tries=a.tries, last_error=(a.last_error or "")[:ERROR_CHARS] or None
+        )
+        for a in scheduled
+    ]
+    filled = [part for part in parts if part]
+    if tasks and not filled:
+        filled = [[]]  # scheduled tasks alone
+    pushed = HandedPush.of(push)
     return [
-        Continuation(push=HandedPush.of(push), targets=part, hops=hops, handed_on_at=now, delay_seconds=delay_seconds)
-        for part in parts
-        if part
+        Continuation(
+            push=pushed,
+            targets=part,
+            scheduled=tasks if index == 0 else [],
+            hops=hops,
+            handed_on_at=now,
+            delay_seconds=delay_seconds,
+        )
+        for index, part in enumerate(filled)
     ]

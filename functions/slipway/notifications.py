@@ -43,6 +43,8 @@ OPTIONAL = frozenset(
         "task_arn",
         "stopped_reason",
         "log_stream",
+        "target_type",
+        "target",
     }
 )
 
@@ -92,6 +94,8 @@ class Notification(BaseModel):
     task_arn: str | None = None  # the pre-deploy task
     stopped_reason: str | None = None  # why ECS stopped the pre-deploy task
     log_stream: str | None = None  # the pre-deploy container's CloudWatch log stream
+    target_type: str | None = None  # "schedule" or "events_rule" for a scheduled task; absent for a service
+    target: str | None = None  # the scheduled task's key (schedule:GROUP/NAME, events-rule:NAME#TARGET_ID)
     time: datetime
 
     def placed(self, home: Place) -> Notification:
@@ -112,6 +116,8 @@ class Notification(BaseModel):
         image = f"{self.repository or '?'}:{self.tag}" if self.tag else (self.repository or "?")
         if self.service:
             where = f" -> {self.cluster}/{self.service}{self.elsewhere(home)}"
+        elif self.target:
+            where = f" -> {self.target}"
         elif self.rule or self.parameter:
             where = f" -> rule {self.rule or self.parameter}"
         else:

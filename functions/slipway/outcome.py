@@ -10,6 +10,7 @@ from slipway.model import Push, Service, Status
 from slipway.notifications import Notification
 from slipway.places import of_arn
 from slipway.rules import Rule, Target
+from slipway.scheduled_targets import ScheduledTarget, ScheduledTask
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,17 @@ class Outcome:
     task_arn: str | None = None
     stopped_reason: str | None = None
     log_stream: str | None = None
+    scheduled: ScheduledTarget | None = None  # a schedule or events rule target (``target`` is a service's)
+    task: ScheduledTask | None = None  # the scheduled task's ECS target, as read
+
+    @property
+    def target_key(self) -> str | None:
+        """The key of its target: a service's, or a scheduled task's (an events rule's with its target id)."""
+        if self.target is not None:
+            return self.target.key
+        if self.task is not None:
+            return self.task.label
+        return self.scheduled.key if self.scheduled else None
 
     @property
     def launch_type(self) -> str | None:
@@ -77,6 +89,8 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
     service = outcome.service
     target = outcome.target
     place = of_arn(service.arn) if service else (target.place if target else None)
+    if outcome.scheduled is not None:
+        return scheduled_notification(push, outcome, now)
     return Notification(
         status=outcome.status.value,
         repository=push.repository,
@@ -106,5 +120,39 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
         task_arn=outcome.task_arn,
         stopped_reason=outcome.stopped_reason,
         log_stream=outcome.log_stream,
+        time=now,
+    )
+
+
+def scheduled_notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
+    """The message of a schedule's or an events rule's outcome: ``target_type`` and ``target`` say which;
+    ``cluster`` is the one its ECS target runs in, and ``service`` is not set (there is none)."""
+    assert outcome.scheduled is not None
+    task = outcome.task
+    kind = "schedule" if outcome.scheduled.key.startswith("schedule:") else "events_rule"
+    place = of_arn(task.cluster_arn) if task else None
+    return Notification(
+        status=outcome.status.value,
+        repository=push.repository,
+        tag=push.tag,
+        digest=push.digest,
+        image=push.image,
+        cluster=task.cluster_name if task else None,
+        account=place.account if place else None,
+        region=place.region if place else None,
+        launch_type=(task.launch_type or None) if task else None,
+        rule=outcome.rule,
+        parameter=outcome.parameter,
+        task_definition=outcome.task_definition,
+        previous_task_definition=outcome.previous_task_definition,
+        rollout_id=outcome.rollout_id,
+        reason=outcome.reason,
+        error_code=outcome.error_code,
+        event_id=push.event_id,
+        initiated_by=push.initiated_by,
+        approved_by=push.approved_by,
+        strategy=outcome.strategy,
+        target_type=kind,
+        target=task.label if task else outcome.scheduled.key,
         time=now,
     )

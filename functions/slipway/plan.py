@@ -20,6 +20,7 @@ from slipway import strategy
 from slipway.model import RECONCILE, Push, Service, ServiceState, Status, TaskDefinition
 from slipway.outcome import Outcome
 from slipway.rules import Rule, Target
+from slipway.scheduled_targets import ScheduledTarget
 from slipway.versions import parse_version
 
 ROLLOUT_NAMESPACE = uuid.UUID("6f1c2d3e-8a4b-4c5d-9e6f-a7b8c9d0e1f2")
@@ -59,7 +60,7 @@ def image_tag(image: str) -> str | None:
     return tail if sep and "/" not in tail else None
 
 
-def select_containers(taskdef: TaskDefinition, target: Target, push: Push) -> tuple[str, ...]:
+def select_containers(taskdef: TaskDefinition, target: Target | ScheduledTarget, push: Push) -> tuple[str, ...]:
     """Containers the push updates; ValueError (ambiguous or unknown container) otherwise."""
     names = [str(c.get("name")) for c in taskdef.containers]
     if target.container:

@@ -128,6 +128,34 @@ class TaskRunner(Protocol):
     def stop_task(self, cluster: str, task_arn: str, reason: str) -> None: ...
 
 
+class Schedules(Protocol):
+    """EventBridge Scheduler: the schedules whose ECS target Slipway moves."""
+
+    def get_schedule(self, group: str, name: str) -> dict[str, Any]:
+        """GetSchedule's answer: the whole schedule (AwsError ResourceNotFoundException if there is none)."""
+        ...
+
+    def update_schedule(self, schedule: dict[str, Any]) -> None:
+        """UpdateSchedule with every field of ``schedule`` the call takes (unset fields would be reset)."""
+        ...
+
+
+class EventRules(Protocol):
+    """EventBridge rules whose ECS targets Slipway moves."""
+
+    def targets(self, rule: str, bus: str) -> list[dict[str, Any]]:
+        """Every target of the rule (ListTargetsByRule, all pages)."""
+        ...
+
+    def put_target(self, rule: str, bus: str, target: dict[str, Any]) -> None:
+        """PutTargets of one whole target (AwsError when EventBridge refuses the entry)."""
+        ...
+
+    def rule_arn(self, rule: str, bus: str) -> str:
+        """The rule's ARN, for history and messages."""
+        ...
+
+
 class Registry(Protocol):
     def tagged_images(self, repository: str, since: datetime) -> list[ImageRecord]:
         """The repository's tagged images pushed after ``since``, newest first."""
@@ -415,6 +443,7 @@ __all__ = [
     "ClaimStore",
     "DeploymentControl",
     "Ecs",
+    "EventRules",
     "FleetStore",
     "GateQueries",
     "HoldStore",
@@ -433,6 +462,7 @@ __all__ = [
     "RuleSet",
     "RuleSource",
     "ScanFindings",
+    "Schedules",
     "ServiceLookup",
     "ServiceReader",
     "SigningStatus",

@@ -11,6 +11,7 @@ from slipway.outcome import Outcome
 from slipway.plan import plan
 from slipway.ports import RuleSource
 from slipway.reading import TargetReader
+from slipway.scheduled import Planned, ScheduledAssignment, ScheduledMover
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,10 @@ class PlanLine:
 class Preview:
     """Plans a push against the live services without claiming, registering or holding anything."""
 
-    def __init__(self, rules: RuleSource, admission: Admission, reader: TargetReader) -> None:
+    def __init__(
+        self, rules: RuleSource, admission: Admission, reader: TargetReader, scheduled: ScheduledMover | None = None
+    ) -> None:
+        self._scheduled = scheduled
         self._rules = rules
         self._admission = admission
         self._reader = reader
@@ -54,12 +58,28 @@ class Preview:
                 lines.append(PlanLine(rule.name, None, "skip", match.reason))
                 continue
             if not rule.spec.enabled:
-                lines.extend(PlanLine(rule.name, t.key, "skip", "rule is disabled") for t in rule.spec.targets)
+                lines.extend(PlanLine(rule.name, t.key, "skip", "rule is disabled") for t in rule.spec.entries)
                 continue
             stopped: list[Outcome] = []
             admitted = self._admission.admit(push, rule, rule.spec.targets, stopped, hold_again=False, dry_run=True)
-            lines.extend(PlanLine(o.rule, o.target.key if o.target else None, _action(o), o.reason) for o in stopped)
+            scheduled = self._admission.admit_scheduled(push, rule, stopped)
+            lines.extend(PlanLine(o.rule, o.target_key, _action(o), o.reason) for o in stopped)
             lines.extend(self._targets(push, admitted))
+            for assignment in scheduled:
+                lines.extend(self._scheduled_lines(push, assignment))
+        return lines
+
+    def _scheduled_lines(self, push: Push, assignment: ScheduledAssignment) -> list[PlanLine]:
+        """What the push would do to a schedule's or an events rule's ECS targets."""
+        rule = assignment.rule.name
+        if self._scheduled is None:
+            return [PlanLine(rule, assignment.target.key, "error", "scheduled tasks are not set up")]
+        lines = []
+        for planned in self._scheduled.preview(push, assignment):
+            if isinstance(planned, Outcome):
+                lines.append(PlanLine(rule, planned.target_key, _action(planned), planned.reason))
+            else:
+                lines.append(PlanLine(rule, planned.task.label, "deploy", _would_move(push, planned)))
         return lines
 
     def _targets(self, push: Push, admitted: list[Assignment]) -> list[PlanLine]:
@@ -83,6 +103,13 @@ class Preview:
         now = service.task_definition.rsplit("/", 1)[-1]
         detail = f"would deploy on {service.launch_type}: {changes} (new revision of {taskdef.family}, now {now})"
         return PlanLine(rule.name, key, "deploy", detail)
+
+
+def _would_move(push: Push, planned: Planned) -> str:
+    before = {str(c.get("name")): str(c.get("image")) for c in planned.taskdef.containers}
+    changes = ", ".join(f"{name}: {before[name]} -> {push.image}" for name in planned.containers)
+    now = planned.taskdef.arn.rsplit("/", 1)[-1]
+    return f"would move the scheduled task: {changes} (new revision of {planned.taskdef.family}, now {now})"
 
 
 def _why(outcome: Outcome) -> str:

@@ -51,7 +51,7 @@ class PushReport:
                 {
                     "status": o.status.value,
                     "rule": o.rule,
-                    "target": o.target.key if o.target else None,
+                    "target": o.target_key,
                     "reason": o.reason,
                     "task_definition": o.task_definition,
                     "rollout_id": o.rollout_id,
@@ -121,7 +121,7 @@ class Reporter:
         """Each outcome logged, and counted by status."""
         for outcome in report.outcomes:
             extra = {"status": outcome.status.value, "rule": outcome.rule, "reason": outcome.reason}
-            extra["target"] = outcome.target.key if outcome.target else None
+            extra["target"] = outcome.target_key
             if outcome.status is Status.ERROR:
                 logger.error(
                     "target failed", extra={**extra, "error_code": outcome.error_code, "retryable": outcome.retryable}

@@ -104,7 +104,7 @@ class Rollback:
             push.repository,
             ROLLBACK_RULE,
             f"slipway rollback by {initiated_by or 'unknown'}",
-            RuleSpec(targets=[target], allow_downgrade=True),
+            RuleSpec.model_validate({"targets": [target], "allow_downgrade": True}),
         )
         outcome = self._roll_back(Attempt(push, Assignment(rule, target), service, taskdef, None), taskdef.arn)
         failures = self._notifier.publish([notification(push, outcome, self._clock())])

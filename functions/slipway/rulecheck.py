@@ -15,7 +15,8 @@ from slipway.errors import AwsError
 from slipway.notifications import Notification
 from slipway.places import Reach, partition_of
 from slipway.ports import RuleReader, RuleSet, ServiceReader
-from slipway.rules import Rule, RuleInvalid, parse_rule, split_parameter
+from slipway.rules import Rule, RuleInvalid, Target, parse_rule, split_parameter
+from slipway.scheduled import ScheduleReach
 from slipway.strategy import unfit_service
 
 logger = Logger(child=True)
@@ -34,11 +35,22 @@ class RuleVersion:
     modified_at: datetime | None
 
 
-def live_problems(rule: Rule, ecs: ServiceReader, siblings: RuleSet, reach: Reach) -> list[str]:
-    """What makes a well-formed rule wrong or dangerous where it deploys, each as ``path: problem``."""
+def live_problems(
+    rule: Rule, ecs: ServiceReader, siblings: RuleSet, reach: Reach, scheduled: ScheduleReach | None = None
+) -> list[str]:
+    """What makes a well-formed rule wrong or dangerous where it deploys, each as ``path: problem``.
+
+    A schedule or events rule is checked against AllowedSchedules and AllowedEventRules only
+    (``scheduled``): the rule check function reads no schedule.
+    """
     problems: list[str] = []
-    for index, target in enumerate(rule.spec.targets):
+    for index, target in enumerate(rule.spec.entries):
         path = f"targets[{index}]"
+        if not isinstance(target, Target):
+            refused = scheduled.refusal(target) if scheduled else None
+            if refused:
+                problems.append(f"{path}: {refused[1]}")
+            continue
         refusal = reach.refusal(target.cluster_name, target.at(reach.home), partition_of(target.cluster))
         if refusal:
             problems.append(f"{path}.cluster: {refusal.reason}")
@@ -115,7 +127,9 @@ class RuleChecker:
         rules_path: str,
         reach: Reach,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        scheduled: ScheduleReach | None = None,
     ) -> None:
+        self._scheduled = scheduled
         self._reader = reader
         self._ecs = ecs
         self._notifier = notifier
@@ -168,7 +182,7 @@ class RuleChecker:
         except RuleInvalid as invalid:
             return list(invalid.problems)
         siblings = self._reader.load(repository, fresh=True)
-        return live_problems(rule, self._ecs, siblings, self._reach)
+        return live_problems(rule, self._ecs, siblings, self._reach, self._scheduled)
 
     def _publish(self, notice: Notification) -> Notification:
         log = logger.warning if notice.status == RULE_INVALID else logger.info

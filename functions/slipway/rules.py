@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -46,6 +48,7 @@ from slipway.rule_strategies import (
 )
 from slipway.rule_strategies import Strict as _Strict
 from slipway.rule_tasks import PreDeploy
+from slipway.scheduled_targets import TARGET_KINDS, EventsRuleTarget, ScheduledTarget, ScheduleTarget, target_kind
 from slipway.versions import RangeError, VersionRange, parse_range, parse_version
 
 MAX_RULE_BYTES = 8192  # Parameter Store's advanced-tier limit; standard is 4 KB.
@@ -121,6 +124,18 @@ class Target(_Strict):
     def key(self) -> str:
         """``cluster/service`` (``ACCOUNT:REGION:cluster/service`` elsewhere): how history refers to it."""
         return service_key(self.cluster_name, self.service, self.place)
+
+
+AnyTarget = Annotated[
+    Annotated[Target, Tag("service target")]
+    | Annotated[ScheduleTarget, Tag("schedule target")]
+    | Annotated[EventsRuleTarget, Tag("events-rule target")],
+    Discriminator(
+        target_kind,
+        custom_error_type="target_kind",
+        custom_error_message='a target names exactly one of "service", "schedule" or "events_rule"',
+    ),
+]
 
 
 class CircuitBreaker(_Strict):
@@ -209,7 +224,9 @@ class RuleSpec(_Strict):
     has a pause hook already) until ``slipway approve`` continues it.
     """
 
-    targets: Annotated[list[Target], Field(min_length=1)]
+    # Every target as the rule lists it: services, schedules and events rules (``targets`` and
+    # ``scheduled`` give each kind on its own, in the rule's order).
+    entries: Annotated[list[AnyTarget], Field(min_length=1, alias="targets")]
     tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=300)]], Field(min_length=1)] | None = None
     semver: str | None = None
     enabled: bool = True
@@ -239,6 +256,8 @@ class RuleSpec(_Strict):
             raise ValueError("soak_minutes needs promote_from (the rule whose success soaks)")
         if self.deploy_after_freeze and not self.freeze:
             raise ValueError("deploy_after_freeze needs freeze windows")
+        if self.pre_deploy is not None and not self.targets:
+            raise ValueError("pre_deploy needs a service target (its task runs as the first service's tasks run)")
         return self
 
     # A validator of a key runs only when the rule sets that key; a bad strategy is reported once,
@@ -339,9 +358,19 @@ class RuleSpec(_Strict):
                 raise ValueError(str(error)) from None
         return value
 
-    @field_validator("targets")
+    @property
+    def targets(self) -> list[Target]:
+        """The rule's ECS services (rolled out through ECS deployments)."""
+        return [t for t in self.entries if isinstance(t, Target)]
+
+    @property
+    def scheduled(self) -> list[ScheduledTarget]:
+        """The rule's scheduled tasks: EventBridge Scheduler schedules and EventBridge rules."""
+        return [t for t in self.entries if not isinstance(t, Target)]
+
+    @field_validator("entries")
     @classmethod
-    def _distinct_targets(cls, value: list[Target]) -> list[Target]:
+    def _distinct_targets(cls, value: list[AnyTarget]) -> list[AnyTarget]:
         seen: set[str] = set()
         for target in value:
             key = target.key  # one service, however the cluster is named (a home ARN reads as its name)
@@ -456,6 +485,7 @@ def _is_union_tag(part: str) -> bool:
         "[" in part
         or part in {"str", "int", "float", "bool", "list", "dict", "none", "datetime"}
         or part in _UNION_MEMBERS
+        or part in _TARGETS
     )
 
 
@@ -481,8 +511,8 @@ def _known_keys(loc: list[Any]) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
-        if part in _UNION_MEMBERS:
-            model = _UNION_MEMBERS[part]
+        if part in _UNION_MEMBERS or part in _TARGETS:
+            model = {**_UNION_MEMBERS, **_TARGETS}[part]
             continue
         field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
         if field is None and _is_union_tag(str(part)):
@@ -502,6 +532,9 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+_TARGETS: dict[str, type[BaseModel]] = {"service target": Target, **TARGET_KINDS}
 
 
 def _json_path(location: list[Any]) -> str:
@@ -532,6 +565,7 @@ __all__ = [
     "HOOK_STAGES",
     "Canary",
     "CircuitBreaker",
+    "EventsRuleTarget",
     "FreezeWindow",
     "LambdaHook",
     "Linear",
@@ -541,6 +575,8 @@ __all__ = [
     "RuleInvalid",
     "RuleSpec",
     "Scan",
+    "ScheduleTarget",
+    "ScheduledTarget",
     "Signature",
     "Target",
     "json_schema",

@@ -26,6 +26,9 @@ class Settings(BaseModel):
     history_retention_days: int = Field(default=90, ge=1)
     deployment_timeout_minutes: int = Field(default=30, ge=1)
     allowed_clusters: tuple[str, ...] = ("*",)
+    # EventBridge Scheduler schedules (GROUP/NAME globs) and EventBridge rules (name globs) Slipway may move.
+    allowed_schedules: tuple[str, ...] = ()
+    allowed_event_rules: tuple[str, ...] = ()
     # The stack's own account (the template passes AWS::AccountId) and Region (Lambda's AWS_REGION).
     account_id: str = ""
     region: str = ""
@@ -89,6 +92,8 @@ _LISTS: dict[str, tuple[str, ...]] = {
     "allowed_registries": (),
     "target_accounts": (),
     "trusted_signing_profiles": (),
+    "allowed_schedules": (),
+    "allowed_event_rules": (),
 }
 
 

@@ -60,6 +60,10 @@ HIDDEN: dict[str, tuple[str, ...]] = {
     "ecs.RegisterTaskDefinition": ("ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole"),
     # a tagged task naming roles: tag-on-create and PassRole of its task and execution roles
     "ecs.RunTask": ("ecs:RunTask", "ecs:TagResource", "iam:PassRole"),
+    # Scheduler and EventBridge pass the schedule's or target's RoleArn on each update
+    "scheduler.UpdateSchedule": ("scheduler:UpdateSchedule", "iam:PassRole"),
+    "eventbridge.PutTargets": ("events:PutTargets", "iam:PassRole"),
+    "eventbridge.ListTargetsByRule": ("events:ListTargetsByRule",),  # botocore's EventBridge is IAM's events
 }
 # Lambda's SQS event source polls the work queue with the deploy function's role.
 EVENT_SOURCE = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
@@ -82,6 +86,8 @@ TARGETS = (STAGING_ACCOUNT, PRODUCTION_ACCOUNT)
 STACK = {
     "TargetAccounts": ",".join(TARGETS),
     "AllowedClusters": ",".join(["*", *(f"arn:aws:ecs:*:{account}:cluster/*" for account in TARGETS)]),
+    "AllowedSchedules": "default/nightly-*",  # the tours' scheduled tasks (nightly_tasks)
+    "AllowedEventRules": "nightly-*",
 }
 # What the image gates ask ECR of a pushed digest (every function that admits or releases a push).
 IMAGE_CHECKS = {"ecr.DescribeImageScanFindings", "ecr.DescribeImageSigningStatus"}
@@ -206,11 +212,18 @@ class Calls:
         return Calls(self.own + other.own, self.there + other.there)
 
 
+def allow_nightly_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack's AllowedSchedules and AllowedEventRules, as STACK sets them."""
+    monkeypatch.setenv("SLIPWAY_ALLOWED_SCHEDULES", STACK["AllowedSchedules"])
+    monkeypatch.setenv("SLIPWAY_ALLOWED_EVENT_RULES", STACK["AllowedEventRules"])
+
+
 @pytest.fixture
-def counted(world: World, target_accounts: tuple[str, ...], clock: Any) -> ByAccount:
+def counted(world: World, target_accounts: tuple[str, ...], clock: Any, monkeypatch: pytest.MonkeyPatch) -> ByAccount:
     """Every call of the functions counted, in a stack whose TargetAccounts are staging and production."""
     from slipway import app
 
+    allow_nightly_tasks(monkeypatch)
     faults = ByAccount()
     app.use(app.App(session=faults.session(), clock=clock))
     return faults
@@ -224,6 +237,7 @@ def slow_account(
     from slipway import app
 
     monkeypatch.setenv("SLIPWAY_ECS_QUOTAS", "RegisterTaskDefinition:1:0.0167")
+    allow_nightly_tasks(monkeypatch)
     faults = ByAccount()
     throttle = ThrottledAccount(AccountBuckets({**ECS_BUCKETS, "RegisterTaskDefinition": (1, 0.0167)}))
     app.use(app.App(session=throttle.install(faults.session()), clock=clock))
@@ -332,6 +346,18 @@ def migrated(world: World, name: str = "migrated", repository: str = "web") -> N
     world.put_rule(repository, name, {"targets": [{"cluster": "prod", "service": name}], "pre_deploy": migrate})
 
 
+def nightly_tasks(world: World, service: str = "web") -> None:
+    """A schedule and an events rule running prod/SERVICE's revision, and a rule moving them with each push."""
+    from sandbox.scheduled_tasks import create_events_rule, create_schedule, ecs_target
+
+    described = world.describe_service("prod", service)
+    cluster, revision = described["clusterArn"], described["taskDefinition"]
+    create_schedule(world, "default", "nightly-report", cluster, revision)
+    create_events_rule(world, "nightly-report", [ecs_target("report", cluster, revision)])
+    targets = [{"schedule": "default/nightly-report"}, {"events_rule": "nightly-report"}]
+    world.put_rule("web", "nightly", {"targets": targets})
+
+
 def deploying(world: World) -> dict[str, str]:
     """The deployment id of each service a DEPLOYING message names, from what the subscriber received."""
     notes = [n["message"] for n in world.notifications()]
@@ -365,6 +391,7 @@ def deploy_tour(world: World, faults: ByAccount, production: AccountWorld) -> Ca
     world.put_rule("web", "later", {"targets": [{"cluster": "prod", "service": "late"}], "promote_from": "prod"})
     world.put_rule("web", "abroad", {"targets": [payments(world, production)]})  # through the target role
     image_checked(world)  # signed, then held for its scan
+    nightly_tasks(world)  # a schedule and an events rule follow the push
     runtime = Runtime(world, handler("deploy"), timeout_ms=6000)
     event = push(world, "web", "1.1.0")
     signed(faults, event)
@@ -394,6 +421,7 @@ def reconcile_tour(world: World, faults: ByAccount, production: AccountWorld) ->
     world.put_rule("web", "abroad", {"targets": [payments(world, production)]})  # through the target role
     image_checked(world)  # the pushes it finds are signed, then held for their scan
     migrated(world)  # its pre-deploy task runs (RunTask)
+    nightly_tasks(world)  # a schedule and an events rule follow the pushes
     reconcile = invoke("reconcile")
     with counting(faults) as calls:
         reconcile({"source": "aws.scheduler"})  # the first look notes the time

@@ -12,11 +12,13 @@ from pydantic import BaseModel
 from slipway.rules import (
     Canary,
     CircuitBreaker,
+    EventsRuleTarget,
     FreezeWindow,
     LambdaHook,
     Linear,
     PauseHook,
     RuleSpec,
+    ScheduleTarget,
     Target,
     json_schema,
 )
@@ -34,6 +36,8 @@ MODELS: tuple[type[BaseModel], ...] = (
     Linear,
     LambdaHook,
     PauseHook,
+    ScheduleTarget,
+    EventsRuleTarget,
 )
 
 
@@ -95,6 +99,10 @@ def test_rule_keys_list_covers_every_model_field() -> None:
         "pause",
         "timeout_minutes",
         "on_timeout",
+        "schedule",
+        "events_rule",
+        "event_bus",
+        "target_id",
     }
     assert "from_" not in {key for _, key in RULE_KEYS}
     assert "lambda_" not in {key for _, key in RULE_KEYS}

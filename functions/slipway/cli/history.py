@@ -28,16 +28,18 @@ def acted(rollout: Rollout) -> str:
 
 
 @click.command()
-@click.argument("service_key", metavar="CLUSTER/SERVICE")
+@click.argument("service_key", metavar="CLUSTER/SERVICE|schedule:GROUP/NAME|events-rule:NAME")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="How many rollouts.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
 def history(ctx: Context, service_key: str, limit: int, as_json: bool) -> None:
     """Rollouts of a service, newest first."""
     from slipway.rollback import split_key
+    from slipway.scheduled_targets import scheduled_key
 
     ctx.as_json = ctx.as_json or as_json
-    split_key(service_key)
+    if scheduled_key(service_key) is None:  # schedule:GROUP/NAME and events-rule:NAME have histories too
+        split_key(service_key)
     rollouts = ctx.app.store.history(service_key, limit=limit)
     rows = [
         [
@@ -58,7 +60,7 @@ def history(ctx: Context, service_key: str, limit: int, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("service_key", metavar="CLUSTER/SERVICE")
+@click.argument("service_key", metavar="CLUSTER/SERVICE|schedule:GROUP/NAME|events-rule:NAME")
 @click.option("--to", "to", metavar="REVISION_OR_DIGEST", help="family:revision, task definition ARN or sha256 digest.")
 @wait_option
 @timeout_option
@@ -67,9 +69,13 @@ def history(ctx: Context, service_key: str, limit: int, as_json: bool) -> None:
 def rollback(ctx: Context, service_key: str, to: str | None, wait: bool, timeout: int, as_json: bool) -> None:
     """Return a service to its previous successful revision (or --to one), as a tracked rollout."""
     from slipway.rollback import Rollback
+    from slipway.scheduled_targets import scheduled_key
 
     ctx.as_json = ctx.as_json or as_json
     app = ctx.app
+    if scheduled_key(service_key) is not None:
+        roll_back_scheduled(ctx, service_key, to)
+        return
     outcome = Rollback(app.ecs, app.store, app.notifier, app.tracker, app.clock).run(service_key, to, ctx.caller())
     data = {
         "status": outcome.status.value,
@@ -114,3 +120,28 @@ def adopt(ctx: Context, service_key: str, as_json: bool) -> None:
     image = f"{rollout.repository}:{rollout.tag}" if rollout.tag else rollout.image
     text = f"adopted {rollout.key}: {short_revision(rollout.task_definition)} ({image}) is its baseline, rollout {rollout.rollout_id}"
     emit(ctx, data if ctx.as_json else text)
+
+
+def roll_back_scheduled(ctx: Context, key: str, to: str | None) -> None:
+    """A schedule's or events rule's rollback: SUCCEEDED once its ECS target names the revision (nothing to wait for)."""
+    from slipway.scheduled_rollback import ScheduledRollback
+
+    app = ctx.app
+    outcomes = ScheduledRollback(app.scheduled, app.ecs, app.store, app.notifier, app.clock).run(key, to, ctx.caller())
+    data = [
+        {
+            "status": o.status.value,
+            "target": o.task.label if o.task else key,
+            "task_definition": o.task_definition,
+            "previous_task_definition": o.previous_task_definition,
+            "rollout_id": o.rollout_id,
+            "reason": o.reason,
+        }
+        for o in outcomes
+    ]
+    lines = [
+        f"rolled {d['target']} back: {short_revision(d['previous_task_definition'])} -> "
+        f"{short_revision(d['task_definition'])} (no deployment to watch)"
+        for d in data
+    ]
+    emit(ctx, data if ctx.as_json else "\n".join(lines))

@@ -25,6 +25,7 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     from slipway.events import ParameterStoreChangeEvent
     from slipway.rulecheck import RuleChecker
+    from slipway.scheduled import ScheduleReach
 
     try:
         parsed = parse(event=event, model=ParameterStoreChangeEvent)
@@ -33,7 +34,10 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.error("not a Parameter Store change", extra={"problem": str(error)})
         return {"status": "REJECTED"}
     settings = app().settings
-    checker = RuleChecker(app().rules, app().ecs, app().notifier, settings.rules_path, app().reach, app().clock)
+    allowed = ScheduleReach(app().reach, settings.allowed_schedules, settings.allowed_event_rules)
+    checker = RuleChecker(
+        app().rules, app().ecs, app().notifier, settings.rules_path, app().reach, app().clock, scheduled=allowed
+    )
     notice = checker.on_change(parsed.detail.name, parsed.detail.operation)
     if notice is not None:
         count(notice.status.title().replace("_", ""))
