@@ -55,19 +55,28 @@ class PreDeployTasks:
             return PASS
         if mode == "preview":
             return previewed(run, spec)
-        rerun = run is not None and run.status == FAILED and run.event_id != push.event_id
-        if run is not None and run.status == FAILED and not (mode == "admit" and rerun):
-            return failed(run)
-        if run is not None and run.unfinished and not (mode == "admit" and run.event_id == push.event_id):
-            return waiting(run, spec)
         if mode == "release":
-            if run is None:
-                reason = "the pre-deploy task's run is not recorded any more: push the image again to run it"
-                return Verdict(False, reason, PRE_DEPLOY, final=True, status=Status.ERROR, error_code="TaskRunLost")
-            return waiting(run, spec)
-        if run is not None and run.status == RUNNING:
-            return waiting(run, spec)
-        return self._start(push, rule, spec, run if run is not None and run.status == STARTING else None)
+            return self._rechecked(run, spec)
+        return self._admitted(push, rule, spec, run)
+
+    @staticmethod
+    def _rechecked(run: TaskRun | None, spec: PreDeploy) -> Verdict:
+        """A hold checked again: it waits for the task its push started, and never starts one."""
+        if run is None:
+            reason = "the pre-deploy task's run is not recorded any more: push the image again to run it"
+            return Verdict(False, reason, PRE_DEPLOY, final=True, status=Status.ERROR, error_code="TaskRunLost")
+        return failed(run) if run.status == FAILED else waiting(run, spec)
+
+    def _admitted(self, push: Push, rule: Rule, spec: PreDeploy, run: TaskRun | None) -> Verdict:
+        """A push admitted: it starts the task, unless one is running or this very push's failed."""
+        ours = run is not None and run.event_id == push.event_id
+        if run is None or (run.status == FAILED and not ours):
+            return self._start(push, rule, spec, None)  # first, or a new push after a failure
+        if run.status == FAILED:
+            return failed(run)  # a retry of the push whose task failed
+        if run.status == STARTING and ours:
+            return self._start(push, rule, spec, run)  # RunTask again, with the same client token
+        return waiting(run, spec)
 
     # -- starting it -------------------------------------------------------------------------
     def _start(self, push: Push, rule: Rule, spec: PreDeploy, claimed: TaskRun | None) -> Verdict:
@@ -89,12 +98,12 @@ class PreDeployTasks:
                 timeout_minutes=spec.timeout_minutes,
             )
             other = self._runs.claim_task_run(run)
-            if other is not None:  # another invocation got there first
+            if other is not None:  # another invocation got there first: its run decides
                 return (
-                    failed(other)
-                    if other.status == FAILED
-                    else PASS
+                    PASS
                     if other.status == SUCCEEDED
+                    else failed(other)
+                    if other.status == FAILED
                     else waiting(other, spec)
                 )
         try:
