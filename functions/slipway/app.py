@@ -248,6 +248,7 @@ class App:
             gates=self.gates,
             hook_role=self.settings.lifecycle_hook_role_arn or None,
             scheduled=self.scheduled,
+            known_revision=self.tasks.revision_for,  # services run the revision their pre-deploy task ran
         )
 
     @cached_property

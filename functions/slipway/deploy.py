@@ -32,6 +32,7 @@ from slipway.ports import Ecs, Notifier, RuleSource, Store, Superseder, WorkQueu
 from slipway.preview import PlanLine, Preview
 from slipway.pushes import EVENT, PushMark, PushOrder
 from slipway.report import PushReport, Reporter
+from slipway.rollout import KnownRevision
 from slipway.rules import Rule, Target
 from slipway.scheduled import ScheduledAssignment, ScheduledMover, shared_revisions
 
@@ -78,6 +79,7 @@ class Deployer:
         gates: Gatekeeper | None = None,
         hook_role: str | None = None,
         scheduled: ScheduledMover | None = None,
+        known_revision: KnownRevision | None = None,
     ) -> None:
         self._rules = rules
         self._scheduled = scheduled
@@ -89,7 +91,14 @@ class Deployer:
         self._reporter = Reporter(notifier, store, tracker, clock, count)
         self.admission = Admission(store, gates, reach or Reach(Place("", "")), clock)
         self.pipeline = Pipeline(
-            ecs, store, notifier, clock=clock, sleep=sleep, workers=max_concurrency, hook_role=hook_role
+            ecs,
+            store,
+            notifier,
+            clock=clock,
+            sleep=sleep,
+            workers=max_concurrency,
+            hook_role=hook_role,
+            known_revision=known_revision,
         )
         self._preview = Preview(rules, self.admission, self.pipeline.reader, scheduled)
 

@@ -40,7 +40,7 @@ from slipway.reading import TargetReader
 from slipway.recorder import Recording
 from slipway.records import Record
 from slipway.revisions import RevisionGroup, group
-from slipway.rollout import Roller
+from slipway.rollout import KnownRevision, Roller
 from slipway.workers import Crews
 
 Still = Callable[[Assignment], Outcome | None]  # an assignment still wanted: None, else why not
@@ -82,6 +82,7 @@ class Pipeline:
         sleep: Callable[[float], None] = time.sleep,
         workers: int = 16,
         hook_role: str | None = None,
+        known_revision: KnownRevision | None = None,
     ) -> None:
         self.ecs = ecs
         self._workers = workers
@@ -90,7 +91,7 @@ class Pipeline:
         self._clock = clock
         self.reader = TargetReader(ecs, store, workers)
         self.claims = Claims(store, self.reader, clock, sleep, hook_role=hook_role)
-        self.roller = Roller(ecs, self.claims)
+        self.roller = Roller(ecs, self.claims, known_revision)
 
     def recording(self, push: Push) -> Recording:
         """Where one push's rollouts are announced and recorded in this invocation."""

@@ -10,6 +10,8 @@ deployment controller it does not drive).
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +82,11 @@ def select_containers(taskdef: TaskDefinition, target: Target | ScheduledTarget,
         f"ambiguous container: none of {', '.join(names)} runs an image from {push.repository_uri}; "
         'name one with "container" in the rule target'
     )
+
+
+def body_fingerprint(body: dict[str, Any]) -> str:
+    """What a revision's body is, in a few bytes: two bodies with one fingerprint register the same revision."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def clone_with_image(taskdef: TaskDefinition, containers: tuple[str, ...], image: str) -> dict[str, Any]:

@@ -16,18 +16,29 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aws_lambda_powertools import Logger
 
 from slipway.errors import AwsError
 from slipway.gates import PASS, Verdict
 from slipway.model import Push, Status
-from slipway.plan import ROLLOUT_NAMESPACE, clone_with_image, merge_tags, rollout_id, select_containers
+from slipway.places import of_arn
+from slipway.plan import (
+    ROLLOUT_NAMESPACE,
+    body_fingerprint,
+    clone_with_image,
+    merge_tags,
+    rollout_id,
+    select_containers,
+)
 from slipway.ports import TaskRunner, TaskRunStore
 from slipway.rule_tasks import PreDeploy
 from slipway.rules import Rule
 from slipway.task_run import FAILED, RUNNING, STARTING, SUCCEEDED, TaskEnd, TaskRequest, TaskRun, log_location
+
+if TYPE_CHECKING:
+    from slipway.revisions import RevisionGroup
 
 logger = Logger(child=True)
 
@@ -151,8 +162,30 @@ class PreDeployTasks:
         task_arn = self._ecs.run_task(run.cluster, request)
         group, stream = log_location(body, spec.container, task_arn)
         return replace(
-            run, status=RUNNING, task_arn=task_arn, task_definition=revision, log_group=group, log_stream=stream
+            run,
+            status=RUNNING,
+            task_arn=task_arn,
+            task_definition=revision,
+            log_group=group,
+            log_stream=stream,
+            body_fingerprint=body_fingerprint(body),
         )
+
+    # -- the revision it ran, for the rollout ------------------------------------------------
+    def revision_for(self, group: RevisionGroup) -> str | None:
+        """The revision a succeeded pre-deploy task ran, when ``group`` would register the very same body
+        (in the same account and Region): its services then run what the task ran, registered once."""
+        wanted = body_fingerprint(group.body)
+        for member in group.members:
+            attempt = member.attempt
+            if attempt.rule.spec.pre_deploy is None:
+                continue
+            run = self._runs.task_run(attempt.push.repository, attempt.rule.name, attempt.push.digest)
+            if run is None or run.status != SUCCEEDED or run.task_definition is None:
+                continue
+            if run.body_fingerprint == wanted and of_arn(run.task_definition) == of_arn(attempt.service.arn):
+                return run.task_definition
+        return None
 
     # -- its end -----------------------------------------------------------------------------
     def stopped(self, end: TaskEnd) -> TaskRun | None:

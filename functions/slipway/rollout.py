@@ -8,6 +8,7 @@ is one, so that the next attempt resumes instead of registering again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slipway.attempt import Deploy
@@ -27,17 +28,25 @@ class Registered:
     outcomes: tuple[Outcome, ...] = ()
 
 
+# A revision registered already for a group's very body (the one its rule's pre-deploy task ran), or None.
+KnownRevision = Callable[[RevisionGroup], str | None]
+
+
 class Roller:
     """Registers revisions and updates services through the ECS port, minding the claims."""
 
-    def __init__(self, ecs: Ecs, claims: Claims) -> None:
+    def __init__(self, ecs: Ecs, claims: Claims, known: KnownRevision | None = None) -> None:
         self._ecs = ecs
         self._claims = claims
+        self._known = known
 
     def register(self, group: RevisionGroup) -> Registered:
         """The group's revision: registered once for all its members (or known already)."""
         if group.revision is not None:
             return Registered(group.revision)
+        known = self._known(group) if self._known else None
+        if known is not None:
+            return Registered(known)
         try:
             return Registered(self._ecs.register_task_definition(group.body, group.tags, group.place))
         except AwsError as error:

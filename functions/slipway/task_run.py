@@ -77,6 +77,7 @@ class TaskRun:
     stop_code: str | None = None
     reason: str | None = None
     finished_at: datetime | None = None
+    body_fingerprint: str | None = None  # of the revision it runs: a rollout of the same body runs that revision
 
     @property
     def key(self) -> str:

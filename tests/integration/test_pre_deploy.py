@@ -123,6 +123,24 @@ def deliver(world: World, track: Any, event: dict[str, Any]) -> Any:
     return track(delivered[0])
 
 
+def test_pre_deploy_first_target_runs_the_revision_its_task_ran_registered_once(
+    migrating: World, deploy: Any, track: Any, tasks: TaskRuns, faults: Faults
+) -> None:
+    # GIVEN a push whose pre-deploy task ran the new revision of web's task definition
+    started_task(migrating, deploy, tasks)
+    task = tasks.started()[-1]
+
+    # WHEN it exits 0 and the targets roll out
+    faults.reset_counts()
+    deliver(migrating, track, tasks.exit(str(task.task_arn), 0))
+
+    # THEN web runs the very revision the task ran (no second registration of it); worker, on a
+    # task definition of its own, gets its own new revision
+    assert running(migrating, "web") == task.task_definition_arn
+    assert faults.calls["ecs.RegisterTaskDefinition"] == 1
+    assert running(migrating, "worker").split("/")[-1] == "worker:2"
+
+
 def test_pre_deploy_task_exit_zero_rolls_out_every_target_after_its_event(
     migrating: World, deploy: Any, track: Any, tasks: TaskRuns
 ) -> None:
