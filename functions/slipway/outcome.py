@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from slipway.errors import AwsError
 from slipway.model import Push, Service, Status
@@ -84,43 +85,50 @@ def error_outcome(
     )
 
 
+def _told(push: Push, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    """What every message of an outcome says, whatever its target: the push, the rule, the revisions, why."""
+    return {
+        "status": outcome.status.value,
+        "repository": push.repository,
+        "tag": push.tag,
+        "digest": push.digest,
+        "image": push.image,
+        "rule": outcome.rule,
+        "parameter": outcome.parameter,
+        "task_definition": outcome.task_definition,
+        "previous_task_definition": outcome.previous_task_definition,
+        "rollout_id": outcome.rollout_id,
+        "reason": outcome.reason,
+        "error_code": outcome.error_code,
+        "event_id": push.event_id,
+        "initiated_by": push.initiated_by,
+        "approved_by": push.approved_by,
+        "strategy": outcome.strategy,
+        "time": now,
+    }
+
+
 def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
     """The message subscribers get for one target's outcome."""
+    if outcome.scheduled is not None:
+        return scheduled_notification(push, outcome, now)
     service = outcome.service
     target = outcome.target
     place = of_arn(service.arn) if service else (target.place if target else None)
-    if outcome.scheduled is not None:
-        return scheduled_notification(push, outcome, now)
     return Notification(
-        status=outcome.status.value,
-        repository=push.repository,
-        tag=push.tag,
-        digest=push.digest,
-        image=push.image,
+        **_told(push, outcome, now),
         cluster=service.cluster_name if service else (target.cluster_name if target else None),
         service=service.name if service else (target.service if target else None),
         account=place.account if place else None,
         region=place.region if place else None,
         launch_type=outcome.launch_type,
-        rule=outcome.rule,
-        parameter=outcome.parameter,
-        task_definition=outcome.task_definition,
-        previous_task_definition=outcome.previous_task_definition,
         deployment_id=outcome.deployment_id,
-        rollout_id=outcome.rollout_id,
-        reason=outcome.reason,
-        error_code=outcome.error_code,
-        event_id=push.event_id,
-        initiated_by=push.initiated_by,
-        approved_by=push.approved_by,
         held=outcome.held,
-        strategy=outcome.strategy,
         findings=outcome.findings,
         exit_code=outcome.exit_code,
         task_arn=outcome.task_arn,
         stopped_reason=outcome.stopped_reason,
         log_stream=outcome.log_stream,
-        time=now,
     )
 
 
@@ -132,27 +140,11 @@ def scheduled_notification(push: Push, outcome: Outcome, now: datetime) -> Notif
     kind = "schedule" if outcome.scheduled.key.startswith("schedule:") else "events_rule"
     place = of_arn(task.cluster_arn) if task else None
     return Notification(
-        status=outcome.status.value,
-        repository=push.repository,
-        tag=push.tag,
-        digest=push.digest,
-        image=push.image,
+        **_told(push, outcome, now),
         cluster=task.cluster_name if task else None,
         account=place.account if place else None,
         region=place.region if place else None,
         launch_type=(task.launch_type or None) if task else None,
-        rule=outcome.rule,
-        parameter=outcome.parameter,
-        task_definition=outcome.task_definition,
-        previous_task_definition=outcome.previous_task_definition,
-        rollout_id=outcome.rollout_id,
-        reason=outcome.reason,
-        error_code=outcome.error_code,
-        event_id=push.event_id,
-        initiated_by=push.initiated_by,
-        approved_by=push.approved_by,
-        strategy=outcome.strategy,
         target_type=kind,
         target=task.label if task else outcome.scheduled.key,
-        time=now,
     )

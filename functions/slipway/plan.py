@@ -183,19 +183,25 @@ def plan(
     downgrade = _downgrade(push, rule, taskdef, containers, state, service) or _older_than_running(push, taskdef)
     if downgrade:
         return Outcome(Status.SKIPPED, downgrade, **base)
-    tags = (
-        ("repository", push.repository),
-        ("tag", push.tag or ""),
-        ("digest", push.digest),
-        ("rule", rule.name),
-        ("event-id", push.event_id),
-        ("rollout-id", rollout_id(push.event_id, rule.name, service.key)),
-    )
+    tags = push_tags(push, rule, rollout_id(push.event_id, rule.name, service.key))
     return Plan(
         containers=containers,
         body=clone_with_image(taskdef, containers, push.image),
         deployment_configuration=deployment_configuration(service, rule, hook_role),
         tags=merge_tags(taskdef.tags, tags),
+    )
+
+
+def push_tags(push: Push, rule: Rule, rollout: str) -> tuple[tuple[str, str], ...]:
+    """Slipway's tags of a revision it registers (``slipway:`` is prefixed by ``merge_tags``): the push, the rule
+    and the rollout it is for."""
+    return (
+        ("repository", push.repository),
+        ("tag", push.tag or ""),
+        ("digest", push.digest),
+        ("rule", rule.name),
+        ("event-id", push.event_id),
+        ("rollout-id", rollout),
     )
 
 

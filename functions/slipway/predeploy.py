@@ -29,6 +29,7 @@ from slipway.plan import (
     body_fingerprint,
     clone_with_image,
     merge_tags,
+    push_tags,
     rollout_id,
     select_containers,
 )
@@ -137,15 +138,7 @@ class PreDeployTasks:
                 f'pre_deploy container "{spec.container}" is not in task definition {taskdef.arn} (has: {", ".join(names)})'
             )
         body = clone_with_image(taskdef, select_containers(taskdef, first, push), push.image)
-        ours = (
-            ("repository", push.repository),
-            ("tag", push.tag or ""),
-            ("digest", push.digest),
-            ("rule", rule.name),
-            ("event-id", push.event_id),
-            ("rollout-id", rollout_id(push.event_id, rule.name, PRE_DEPLOY)),
-        )
-        tags = merge_tags(taskdef.tags, ours)
+        tags = merge_tags(taskdef.tags, push_tags(push, rule, rollout_id(push.event_id, rule.name, PRE_DEPLOY)))
         revision = self._ecs.register_task_definition(body, tags, launch.place)
         if spec.network != "service":
             launch = replace(launch, network_configuration=spec.network.configuration())

@@ -27,6 +27,7 @@ from slipway.plan import (
     image_repository,
     image_tag,
     merge_tags,
+    push_tags,
     rollout_id,
     runs_digest,
     select_containers,
@@ -253,14 +254,7 @@ class ScheduledMover:
         key = (taskdef.arn, containers, push.image)
         if key in shared:
             return shared[key]
-        tags = (
-            ("repository", push.repository),
-            ("tag", push.tag or ""),
-            ("digest", push.digest),
-            ("rule", rule.name),
-            ("event-id", push.event_id),
-            ("rollout-id", rollout),
-        )
+        tags = push_tags(push, rule, rollout)
         body = clone_with_image(taskdef, containers, push.image)
         revision = self._ecs.register_task_definition(body, merge_tags(taskdef.tags, tags))
         shared[key] = revision
