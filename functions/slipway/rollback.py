@@ -41,7 +41,12 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 def choose_revision(service: Service, history: list[Rollout], to: str | None) -> tuple[str, Rollout | None]:
-    """The revision to return to and the rollout that made it, if history knows one.
+    """The revision to return a service to and the rollout that made it, if history knows one (``choose``)."""
+    return choose(service.task_definition, history, to, service.key)
+
+
+def choose(current: str, history: list[Rollout], to: str | None, key: str) -> tuple[str, Rollout | None]:
+    """The revision to return ``key`` (running ``current``) to, and the rollout that made it, if history knows one.
 
     Without ``to``: the newest SUCCEEDED rollout whose revision is not the one running.
     ``to`` may be a digest (``sha256:...``) from history, or a task definition
@@ -49,20 +54,16 @@ def choose_revision(service: Service, history: list[Rollout], to: str | None) ->
     """
     if to is None:
         for rollout in history:
-            if rollout.status == Status.SUCCEEDED.value and rollout.task_definition != service.task_definition:
+            if rollout.status == Status.SUCCEEDED.value and rollout.task_definition != current:
                 return rollout.task_definition, rollout
         earliest = history[-1] if history else None
-        if (
-            earliest
-            and earliest.previous_task_definition
-            and earliest.previous_task_definition != service.task_definition
-        ):
+        if earliest and earliest.previous_task_definition and earliest.previous_task_definition != current:
             return earliest.previous_task_definition, None
-        raise RollbackRefused(f"no earlier successful revision of {service.key} in history; name one with --to")
+        raise RollbackRefused(f"no earlier successful revision of {key} in history; name one with --to")
     if to.startswith("sha256:"):
         matches = [r for r in history if r.digest == to]
         if not matches:
-            raise RollbackRefused(f"{to} was never rolled out to {service.key} (see slipway history)")
+            raise RollbackRefused(f"{to} was never rolled out to {key} (see slipway history)")
         best = next((r for r in matches if r.status == Status.SUCCEEDED.value), matches[0])
         return best.task_definition, best
     by_revision = next((r for r in history if r.task_definition == to or r.task_definition.endswith("/" + to)), None)

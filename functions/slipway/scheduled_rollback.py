@@ -17,31 +17,11 @@ from slipway.model import Push, Rollout, Status
 from slipway.outcome import Outcome, notification
 from slipway.places import of_arn
 from slipway.ports import Ecs, FleetStore, Notifier
-from slipway.rollback import ROLLBACK_RULE, RollbackRefused
+from slipway.rollback import ROLLBACK_RULE, RollbackRefused, choose
 from slipway.scheduled import ScheduledMover
 from slipway.scheduled_targets import ScheduledTarget, ScheduledTask, scheduled_key
 
 ROLLED_BACK = "the scheduled task's ECS target runs the earlier revision from its next run (no deployment to watch)"
-
-
-def choose(current: str, history: list[Rollout], to: str | None, key: str) -> tuple[str, Rollout | None]:
-    """The revision to return to and the move that made it, if history knows one (see rollback.choose_revision)."""
-    if to is None:
-        for rollout in history:
-            if rollout.status == Status.SUCCEEDED.value and rollout.task_definition != current:
-                return rollout.task_definition, rollout
-        earliest = history[-1] if history else None
-        if earliest and earliest.previous_task_definition and earliest.previous_task_definition != current:
-            return earliest.previous_task_definition, None
-        raise RollbackRefused(f"no earlier successful revision of {key} in history; name one with --to")
-    if to.startswith("sha256:"):
-        matches = [r for r in history if r.digest == to]
-        if not matches:
-            raise RollbackRefused(f"{to} was never rolled out to {key} (see slipway history)")
-        best = next((r for r in matches if r.status == Status.SUCCEEDED.value), matches[0])
-        return best.task_definition, best
-    by_revision = next((r for r in history if r.task_definition == to or r.task_definition.endswith("/" + to)), None)
-    return to, by_revision
 
 
 class ScheduledRollback:
