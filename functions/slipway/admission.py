@@ -91,15 +91,16 @@ class Admission:
         """The targets of a rule that may roll out now; the others get a SKIPPED outcome (and a hold).
 
         ``dry_run`` (a preview) starts no pre-deploy task; a release (``hold_again`` False) waits
-        for the one its push started.
+        for the one its push started. Refusals come first: no task runs for targets Slipway may not touch.
         """
         admitted: list[Assignment] = []
+        targets = list(targets)
+        refusals = [self.refuse(push, rule, target) for target in targets]
         verdict = self._gates.check(rule, push.digest, approved_by, push) if self._gates else PASS
-        if verdict.passed and self._gates:
+        if verdict.passed and self._gates and any(refusal is None for refusal in refusals):
             verdict = self._gates.pre_deploy(push, rule, "preview" if dry_run else "admit" if hold_again else "release")
         slots = self._gates.wave_slots(rule) if self._gates and verdict.passed else None
-        for target in targets:
-            refusal = self.refuse(push, rule, target)
+        for target, refusal in zip(targets, refusals, strict=True):
             if refusal:
                 outcomes.append(refusal)
                 continue
@@ -127,7 +128,19 @@ class Admission:
         if verdict.passed:
             return [ScheduledAssignment(rule, target) for target in rule.spec.scheduled]
         outcomes.extend(
-            Outcome(Status.SKIPPED, verdict.reason, rule=rule.name, parameter=rule.parameter, scheduled=target)
+            Outcome(
+                verdict.status,
+                verdict.reason,
+                rule=rule.name,
+                parameter=rule.parameter,
+                scheduled=target,
+                error_code=verdict.error_code,
+                findings=verdict.findings,
+                exit_code=verdict.exit_code,
+                task_arn=verdict.task_arn,
+                stopped_reason=verdict.stopped_reason,
+                log_stream=verdict.log_stream,
+            )
             for target in rule.spec.scheduled
         )
         return []

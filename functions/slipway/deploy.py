@@ -375,7 +375,10 @@ class Deployer:
         closed = [outcome for outcome in blocked if outcome.gate_closed]
         if not admitted and not closed:
             return None  # still gated: the hold stays as it is, and nothing new is said
-        self._store.delete_hold(hold)
+        if not self._store.delete_hold(hold):
+            # another invocation (the track function, the sweep, a scan event) released it first, or a newer push
+            logger.info("hold released elsewhere", extra={"hold": hold.hold_id})
+            return None
         report = PushReport(push, matched_rules=[rule.name], outcomes=closed)
         if closed:
             logger.info("hold ended: its gate closed", extra={"hold": hold.hold_id, "reason": closed[0].reason})

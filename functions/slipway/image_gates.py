@@ -40,11 +40,17 @@ def _error(gate: str, error: AwsError, push: Push, wait_minutes: int, now: datet
     return Verdict(False, reason, gate, final=True, status=Status.ERROR, error_code=error.code)
 
 
+def _ranked(severity: str) -> int:
+    """A counted severity's rank; one Slipway does not know (a newer scanner's) ranks as CRITICAL: refused."""
+    known = UNRANKED.get(severity, severity)
+    return rank(known) if known in SEVERITIES else rank("CRITICAL")
+
+
 def over_limit(counts: dict[str, int], max_severity: str) -> list[tuple[str, int]]:
-    """The counts above ``max_severity``, worst first."""
+    """The counts above ``max_severity``, worst first (a ``TOTAL`` is not a severity)."""
     limit = rank(max_severity)
-    above = [(s, n) for s, n in counts.items() if n > 0 and rank(UNRANKED.get(s, s)) > limit]
-    return sorted(above, key=lambda item: (-rank(UNRANKED.get(item[0], item[0])), item[0]))
+    above = [(s, n) for s, n in counts.items() if s != "TOTAL" and n > 0 and _ranked(s) > limit]
+    return sorted(above, key=lambda item: (-_ranked(item[0]), item[0]))
 
 
 def findings_reason(above: list[tuple[str, int]], max_severity: str) -> str:
@@ -85,7 +91,7 @@ def signature_verdict(
 ) -> Verdict:
     """The signature gate's verdict on ECR's signing statuses of the push's digest."""
     complete = [s for s in statuses if s.status == "COMPLETE"]
-    if any(not trusted or s.profile_arn in trusted for s in complete):
+    if any(s.profile_arn in trusted for s in complete):
         return PASS
     pending = [s for s in statuses if s.status == "IN_PROGRESS"]
     if pending or not statuses:
@@ -103,9 +109,8 @@ def signature_verdict(
         )
     if complete:
         profiles = ", ".join(sorted({s.profile_arn for s in complete}))
-        return Verdict(
-            False, f"signed by {profiles}, which TrustedSigningProfiles does not list", SIGNATURE, final=True
-        )
+        listed = "does not list" if trusted else "does not list (it lists no profile: no signature is trusted)"
+        return Verdict(False, f"signed by {profiles}, which TrustedSigningProfiles {listed}", SIGNATURE, final=True)
     failed = [s for s in statuses if s.status == "FAILED"]
     why = "; ".join(
         f"{s.profile_arn}: {s.failure_code or 'FAILED'}: {s.failure_reason or 'no reason given'}" for s in failed

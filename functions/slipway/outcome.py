@@ -104,6 +104,11 @@ def _told(push: Push, outcome: Outcome, now: datetime) -> dict[str, Any]:
         "initiated_by": push.initiated_by,
         "approved_by": push.approved_by,
         "strategy": outcome.strategy,
+        "findings": outcome.findings,
+        "exit_code": outcome.exit_code,
+        "task_arn": outcome.task_arn,
+        "stopped_reason": outcome.stopped_reason,
+        "log_stream": outcome.log_stream,
         "time": now,
     }
 
@@ -124,11 +129,6 @@ def notification(push: Push, outcome: Outcome, now: datetime) -> Notification:
         launch_type=outcome.launch_type,
         deployment_id=outcome.deployment_id,
         held=outcome.held,
-        findings=outcome.findings,
-        exit_code=outcome.exit_code,
-        task_arn=outcome.task_arn,
-        stopped_reason=outcome.stopped_reason,
-        log_stream=outcome.log_stream,
     )
 
 

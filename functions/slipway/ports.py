@@ -306,7 +306,9 @@ class HoldStore(Protocol):
 
     def get_hold(self, hold_id: str) -> Hold | None: ...
 
-    def delete_hold(self, hold: Hold) -> None: ...
+    def delete_hold(self, hold: Hold) -> bool:
+        """Drop the hold if it is still this one; False when a newer push or another release got there first."""
+        ...
 
 
 class TaskRunStore(Protocol):

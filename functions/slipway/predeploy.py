@@ -67,16 +67,16 @@ class PreDeployTasks:
             return PASS
         if mode == "preview":
             return previewed(run, spec)
-        if mode == "release":
-            return self._rechecked(run, spec)
+        if mode == "release" and run is not None and run.event_id == push.event_id:
+            return self._rechecked(push, rule, spec, run)
+        # admitted, or released from an earlier gate (a freeze, an approval, a scan) before its task ever ran
         return self._admitted(push, rule, spec, run)
 
-    @staticmethod
-    def _rechecked(run: TaskRun | None, spec: PreDeploy) -> Verdict:
-        """A hold checked again: it waits for the task its push started, and never starts one."""
-        if run is None:
-            reason = "the pre-deploy task's run is not recorded any more: push the image again to run it"
-            return Verdict(False, reason, PRE_DEPLOY, final=True, status=Status.ERROR, error_code="TaskRunLost")
+    def _rechecked(self, push: Push, rule: Rule, spec: PreDeploy, run: TaskRun) -> Verdict:
+        """A hold checked again: it waits for the task its push started (starting it again, with the same
+        client token, when ECS could not take the RunTask for now), and never starts another."""
+        if run.status == STARTING:
+            return self._start(push, rule, spec, run)
         return failed(run) if run.status == FAILED else waiting(run, spec)
 
     def _admitted(self, push: Push, rule: Rule, spec: PreDeploy, run: TaskRun | None) -> Verdict:
@@ -120,7 +120,13 @@ class PreDeployTasks:
                 )
         try:
             started = self._launch(push, rule, spec, run)
-        except (AwsError, ValueError) as error:
+        except AwsError as error:
+            if error.retryable:  # throttled, 5xx, out of time: the run stays STARTING, its hold tries again
+                logger.warning("pre-deploy task not started yet", extra={"run": run.key, "error": str(error)})
+                return waiting(run, spec)
+            self._runs.drop_task_run(run)
+            return cannot_start(error)
+        except ValueError as error:
             self._runs.drop_task_run(run)
             return cannot_start(error)
         if not self._runs.put_task_run(started, was=STARTING):
@@ -139,7 +145,11 @@ class PreDeployTasks:
             )
         body = clone_with_image(taskdef, select_containers(taskdef, first, push), push.image)
         tags = merge_tags(taskdef.tags, push_tags(push, rule, rollout_id(push.event_id, rule.name, PRE_DEPLOY)))
-        revision = self._ecs.register_task_definition(body, tags, launch.place)
+        revision = run.task_definition
+        if revision is None:  # registered once: a RunTask tried again names the same revision (its client token)
+            revision = self._ecs.register_task_definition(body, tags, launch.place)
+            run = replace(run, task_definition=revision, body_fingerprint=body_fingerprint(body))
+            self._runs.put_task_run(run, was=STARTING)
         if spec.network != "service":
             launch = replace(launch, network_configuration=spec.network.configuration())
         request = TaskRequest(
@@ -154,15 +164,7 @@ class PreDeployTasks:
         )
         task_arn = self._ecs.run_task(run.cluster, request)
         group, stream = log_location(body, spec.container, task_arn)
-        return replace(
-            run,
-            status=RUNNING,
-            task_arn=task_arn,
-            task_definition=revision,
-            log_group=group,
-            log_stream=stream,
-            body_fingerprint=body_fingerprint(body),
-        )
+        return replace(run, status=RUNNING, task_arn=task_arn, log_group=group, log_stream=stream)
 
     # -- the revision it ran, for the rollout ------------------------------------------------
     def revision_for(self, group: RevisionGroup) -> str | None:
@@ -207,14 +209,13 @@ class PreDeployTasks:
     def _check(self, run: TaskRun, now: datetime) -> TaskRun | None:
         from slipway.task_run import task_end
 
-        if run.task_arn is not None:
-            task = self._ecs.describe_task(run.cluster, run.task_arn)
-            end = task_end(task, run.container) if task else None
-            if end is not None:
-                return run.ended(end, now)
+        task = self._ecs.describe_task(run.cluster, run.task_arn) if run.task_arn is not None else None
+        end = task_end(task, run.container) if task else None
+        if end is not None:
+            return run.ended(end, now)
         if now < run.deadline:
             return None
-        if run.task_arn is not None:
+        if task is not None and run.task_arn is not None:  # a task ECS no longer knows is not stopped: it fails
             self._ecs.stop_task(
                 run.cluster, run.task_arn, f"Slipway: pre-deploy timed out after {run.timeout_minutes} min"
             )

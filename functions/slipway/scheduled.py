@@ -160,6 +160,18 @@ class ScheduledMover:
             return _outcome(rule, target, None, Status.SKIPPED, reason)
         return described
 
+    def refused(self, target: ScheduledTarget, task: ScheduledTask | None = None) -> str | None:
+        """Why the stack may not change ``target`` (AllowedSchedules, AllowedEventRules) or ``task``'s cluster
+        (AllowedClusters); None when it may."""
+        refusal = self._reach.refusal(target)
+        if refusal is not None:
+            return refusal[1]
+        if task is not None:
+            place = of_arn(task.cluster_arn) or self._reach.reach.home
+            refused = self._reach.reach.refusal(task.cluster_name, place, partition_of(task.cluster_arn))
+            return refused.reason if refused is not None else None
+        return None
+
     def read(self, target: ScheduledTarget) -> list[ScheduledTask]:
         """The ECS targets of a schedule (one at most) or of an events rule (its ``target_id``, else all)."""
         if isinstance(target, ScheduleTarget):

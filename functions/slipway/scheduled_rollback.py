@@ -41,12 +41,19 @@ class ScheduledRollback:
         target = scheduled_key(key)
         if target is None:
             raise RollbackRefused(f"{key!r} is not schedule:GROUP/NAME or events-rule:NAME")
+        refused = self._mover.refused(target)
+        if refused is not None:
+            raise RollbackRefused(refused)
         try:
             tasks = self._mover.read(target)
         except AwsError as error:
             raise RollbackRefused(str(error)) from None
         if not tasks:
             raise RollbackRefused(f"{key} has no ECS target")
+        for task in tasks:
+            refused = self._mover.refused(target, task)
+            if refused is not None:
+                raise RollbackRefused(refused)
         history = self._store.history(target.key, limit=100)
         return [self._roll_back(target, task, history, to, initiated_by) for task in tasks]
 
@@ -54,9 +61,12 @@ class ScheduledRollback:
         self, target: ScheduledTarget, task: ScheduledTask, history: list[Rollout], to: str | None, who: str | None
     ) -> Outcome:
         mine = [r for r in history if r.service == task.label]
-        current = self._ecs.describe_task_definition(task.task_definition).arn
-        revision, source = choose(current, mine, to, task.label)
-        revision = self._ecs.describe_task_definition(revision).arn
+        try:
+            current = self._ecs.describe_task_definition(task.task_definition).arn
+            revision, source = choose(current, mine, to, task.label)
+            revision = self._ecs.describe_task_definition(revision).arn
+        except AwsError as error:
+            raise RollbackRefused(f"{error.operation} failed: {error.code}: {error.message}") from None
         if revision == current:
             raise RollbackRefused(f"{task.label} already runs {current}")
         place = of_arn(task.arn)

@@ -95,7 +95,8 @@ class TaskRun:
         if end.exit_code == 0:
             return replace(told, status=SUCCEEDED, reason="pre-deploy task exited with code 0")
         if end.exit_code is not None:
-            why = f"pre-deploy task exited with code {end.exit_code}"
+            stopped = f": {end.stopped_reason}" if end.stopped_reason else ""
+            why = f"pre-deploy task exited with code {end.exit_code}{stopped}"
         else:
             detail = "; ".join(r for r in (end.stopped_reason, end.container_reason) if r) or "no reason given"
             code = f" ({end.stop_code})" if end.stop_code else ""

@@ -453,16 +453,21 @@ def test_signature_gate_signing_failed_skipped_with_code_and_reason(
     assert note["reason"] == f"signing failed: {OTHER_PROFILE}: AccessDenied: no signer:SignPayload"
 
 
-def test_signature_gate_no_trusted_profiles_accepts_any_complete_signing(
+def test_signature_gate_no_trusted_profiles_trusts_no_signing(
     web: World, deploy, images: ImageChecks, clock: Clock
 ) -> None:
+    # GIVEN a stack that lists no TrustedSigningProfiles: signed, but by no profile anyone said to trust
     signature_rule(web)
     event, digest = pushed(web, clock)
     images.sign("web", digest, profile=OTHER_PROFILE)
 
     deploy(event)
 
-    assert [m["status"] for m in messages(web)] == ["DEPLOYING"]
+    [note] = messages(web)
+    assert note["status"] == "SKIPPED"
+    assert note["reason"] == (
+        f"signed by {OTHER_PROFILE}, which TrustedSigningProfiles does not list (it lists no profile: no signature is trusted)"
+    )
 
 
 def test_image_gates_ecr_error_becomes_error_outcome_with_code(
@@ -575,6 +580,7 @@ def test_image_gates_push_from_another_registry_is_read_there(
     from slipway.settings import settings
 
     monkeypatch.setenv("SLIPWAY_ALLOWED_REGISTRIES", "444455556666,eu-west-2")
+    monkeypatch.setenv("SLIPWAY_TRUSTED_SIGNING_PROFILES", TRUSTED_PROFILE)  # the profile images.sign signs with
     settings.cache_clear()
     from slipway import app
 

@@ -58,6 +58,12 @@ HIDDEN: dict[str, tuple[str, ...]] = {
     "sns.PublishBatch": ("sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"),  # the topic's key
     "sqs.SendMessageBatch": ("sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"),  # the queue's key
     "ecs.RegisterTaskDefinition": ("ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole"),
+    # with enhanced scanning, ECR reads Amazon Inspector's findings as the caller
+    "ecr.DescribeImageScanFindings": (
+        "ecr:DescribeImageScanFindings",
+        "inspector2:ListFindings",
+        "inspector2:ListCoverage",
+    ),
     # a tagged task naming roles: tag-on-create and PassRole of its task and execution roles
     "ecs.RunTask": ("ecs:RunTask", "ecs:TagResource", "iam:PassRole"),
     # Scheduler and EventBridge pass the schedule's or target's RoleArn on each update
@@ -89,6 +95,21 @@ STACK = {
     "AllowedSchedules": "default/nightly-*",  # the tours' scheduled tasks (nightly_tasks)
     "AllowedEventRules": "nightly-*",
 }
+
+
+@pytest.fixture(autouse=True)
+def trusted_signing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tours' stack trusts the sandbox's release signing profile (TrustedSigningProfiles), set after the
+    sandbox stack's environment (``world``) where a test has one."""
+    if "world" in request.fixturenames:
+        request.getfixturevalue("world")
+    from sandbox.image_checks import TRUSTED_PROFILE
+    from slipway.settings import settings
+
+    monkeypatch.setenv("SLIPWAY_TRUSTED_SIGNING_PROFILES", TRUSTED_PROFILE)
+    settings.cache_clear()
+
+
 # What the image gates ask ECR of a pushed digest (every function that admits or releases a push).
 IMAGE_CHECKS = {"ecr.DescribeImageScanFindings", "ecr.DescribeImageSigningStatus"}
 # app/payments in the production account, which every tour reaches through its target role.
@@ -326,8 +347,9 @@ def payments(world: World, production: AccountWorld) -> dict[str, str]:
     return dict(ABROAD)
 
 
-def migrated(world: World, name: str = "migrated", repository: str = "web") -> None:
-    """prod/NAME (Fargate, awsvpc) running REPOSITORY:1.0.0, under a rule whose pre-deploy task migrates first."""
+def migrated(world: World, name: str = "migrated", repository: str = "web", **rule: Any) -> None:
+    """prod/NAME (Fargate, awsvpc) running REPOSITORY:1.0.0, under a rule (with the keys ``rule`` adds) whose
+    pre-deploy task migrates first."""
     import boto3
 
     subnet = boto3.client("ec2", region_name=world.region).describe_subnets()["Subnets"][0]["SubnetId"]
@@ -343,7 +365,8 @@ def migrated(world: World, name: str = "migrated", repository: str = "web") -> N
     )
     world.service("prod", name, td, launchType="FARGATE", networkConfiguration=network)
     migrate = {"container": "app", "command": ["./migrate"]}
-    world.put_rule(repository, name, {"targets": [{"cluster": "prod", "service": name}], "pre_deploy": migrate})
+    spec = {"targets": [{"cluster": "prod", "service": name}], "pre_deploy": migrate, **rule}
+    world.put_rule(repository, name, spec)
 
 
 def nightly_tasks(world: World, service: str = "web") -> None:
@@ -451,6 +474,7 @@ def track_tour(world: World, faults: ByAccount, clock: Any, production: AccountW
     world.put_rule("web", "last", {"targets": targets("edge"), "promote_from": "later"})
     world.put_rule("web", "solo", {"targets": targets("solo")})
     world.put_rule("web", "abroad", {"targets": [payments(world, production)]})
+    migrated(world, "promoted", promote_from="later")  # released when later succeeds: its pre-deploy task starts
     canary_shop(world)
     image_checked(world)  # held for its scan: each release asks ECR again
     strategies = Strategies(world.account, world.region)
@@ -500,6 +524,8 @@ def sweep_tour(world: World, faults: ByAccount, clock: Any, production: AccountW
         world.put_rule("web", rule, {"targets": targets, "freeze": [window], "deploy_after_freeze": True})
     image_checked(world)  # held for its scan: the sweep asks ECR again
     migrated(world)  # its pre-deploy task runs until the sweep finds it past its timeout and stops it
+    thaw = {"start": (clock.now - timedelta(hours=1)).isoformat(), "end": first.isoformat()}
+    migrated(world, "thawed", freeze=[thaw], deploy_after_freeze=True)  # released by the sweep: its task starts
     event = push(world, "web", "1.1.0")
     signed(faults, event)
     invoke("deploy")(event)  # web, api and shop deploy; db, cache, payments and queue are frozen

@@ -16,7 +16,7 @@ import pytest
 
 from sandbox.faults import Faults
 from sandbox.stack import ACCOUNT, REGION, World
-from sandbox.task_runs import TaskRuns, held_tasks
+from sandbox.task_runs import ESSENTIAL_EXITED, TaskRuns, held_tasks
 from tests.integration.conftest import Clock
 from tests.integration.test_cli_rules import cli_calls  # noqa: F401  (the fixture: the CLI's calls counted)
 from tests.integration.test_deploy import EXEC_ROLE, ROLE, push
@@ -177,7 +177,10 @@ def test_pre_deploy_task_exit_nonzero_fails_every_target_with_its_code_task_and_
         assert note["exit_code"] == 3
         assert note["task_arn"] == task_arn
         assert note["log_stream"] == stream
-        assert note["reason"] == f"pre-deploy task exited with code 3 (task {task_arn}; logs /ecs/web {stream})"
+        assert note["stopped_reason"] == ESSENTIAL_EXITED
+        assert note["reason"] == (
+            f"pre-deploy task exited with code 3: {ESSENTIAL_EXITED} (task {task_arn}; logs /ecs/web {stream})"
+        )
     assert {name: running(migrating, name) for name in ("web", "worker")} == before
     from slipway import app
 
@@ -377,7 +380,10 @@ def test_pre_deploy_explain_shows_the_held_targets_and_the_task_run(
     # THEN it shows the targets held for the task, and how the task ended
     assert code == 0
     assert "waiting for the pre-deploy task to exit 0" in out
-    assert f"pre-deploy task of rule prod: FAILED: pre-deploy task exited with code 3 (task {task_arn}" in out
+    assert (
+        f"pre-deploy task of rule prod: FAILED: pre-deploy task exited with code 3: {ESSENTIAL_EXITED} (task {task_arn}"
+        in out
+    )
 
 
 def test_pre_deploy_runtask_refused_is_an_error_with_the_aws_code_and_nothing_held(

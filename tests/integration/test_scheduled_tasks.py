@@ -175,6 +175,25 @@ def test_cli_rollback_schedule_returns_to_previous_revision_recorded_and_notifie
     assert entries[0]["task_definition"] == nightly["revision"]
 
 
+def test_cli_rollback_schedule_not_allowed_is_one_line_error_and_changes_nothing(
+    world: World, nightly: dict[str, Any], faults: Faults, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_cli_history_rollback import slipway
+
+    # GIVEN the stack's default AllowedSchedules (none)
+    faults.reset_counts()
+    # WHEN on-call asks to roll the schedule back
+    code, _, err = slipway(capsys, "rollback", "schedule:default/nightly-report")
+    # THEN one clear line, a non-zero exit, and no Scheduler call at all
+    assert code != 0
+    assert "AllowedSchedules" in err and len(err.strip().splitlines()) == 1, err
+    assert not [call for call in faults.calls if call.startswith("scheduler.")]
+    assert (
+        get_schedule(world, "default", "nightly-report")["Target"]["EcsParameters"]["TaskDefinitionArn"]
+        == nightly["revision"]
+    )
+
+
 def test_cli_plan_shows_what_would_move_in_each_scheduled_task_and_changes_nothing(
     world: World, allowed: None, nightly: dict[str, Any], faults: Faults, capsys: pytest.CaptureFixture[str]
 ) -> None:

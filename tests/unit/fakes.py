@@ -507,10 +507,12 @@ class FakeStore:
         with self._lock:
             return next((h for h in self.held.values() if h.hold_id == hold_id), None)
 
-    def delete_hold(self, hold: Hold) -> None:
+    def delete_hold(self, hold: Hold) -> bool:
         with self._lock:
             if self.held.get(hold.key) is not None and self.held[hold.key].hold_id == hold.hold_id:
                 del self.held[hold.key]
+                return True
+            return False
 
     def put_push(self, repository: str, record: dict[str, Any]) -> None:
         with self._lock:

@@ -145,6 +145,11 @@ def test_over_limit_lists_severities_above_limit_worst_first() -> None:
     assert findings_reason(above, "MEDIUM") == "2 CRITICAL, 5 HIGH findings; the rule allows up to MEDIUM"
 
 
+def test_over_limit_unknown_severity_is_refused_and_a_total_is_no_severity() -> None:
+    # a severity a newer scanner reports is over any limit; Inspector's TOTAL counts nothing of its own
+    assert over_limit({"EXTREME": 1, "TOTAL": 9, "LOW": 2}, "HIGH") == [("EXTREME", 1)]
+
+
 def test_over_limit_undefined_and_untriaged_rank_as_informational() -> None:
     counts = {"UNDEFINED": 2, "UNTRIAGED": 1}
 

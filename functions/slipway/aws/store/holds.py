@@ -51,8 +51,8 @@ class HoldTable(Table):
         hold = Hold(**from_item(item, HOLD_FIELDS)) if item else None
         return hold if hold is not None and hold.hold_id == hold_id else None
 
-    def delete_hold(self, hold: Hold) -> None:
-        """Drop a hold, unless a newer push replaced it meanwhile."""
+    def delete_hold(self, hold: Hold) -> bool:
+        """Drop a hold, unless a newer push replaced it (or another release dropped it) meanwhile; whether it did."""
         try:
             self._conditional(
                 "DeleteItem",
@@ -63,4 +63,5 @@ class HoldTable(Table):
                 ExpressionAttributeValues={":h": {"S": hold.hold_id}},
             )
         except ConditionFailed:
-            pass
+            return False
+        return True
