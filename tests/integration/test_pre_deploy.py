@@ -236,6 +236,42 @@ def test_pre_deploy_sweep_exit_zero_without_event_rolls_out(
     assert sorted(n["status"] for n in messages(migrating)) == ["DEPLOYING", "DEPLOYING"]
 
 
+def test_pre_deploy_push_held_at_a_freeze_starts_its_task_once_released_then_rolls_out(
+    migrating: World, deploy: Any, track: Any, sweep: Any, tasks: TaskRuns, clock: Clock
+) -> None:
+    # GIVEN a rule frozen for the next ten minutes (the push rolls out when the window ends)
+    window = {
+        "start": (clock.now - timedelta(hours=1)).isoformat(),
+        "end": (clock.now + timedelta(minutes=10)).isoformat(),
+    }
+    spec = {"targets": TARGETS, "pre_deploy": MIGRATE, "freeze": [window], "deploy_after_freeze": True}
+    migrating.put_rule("web", "prod", spec)
+    before = {name: running(migrating, name) for name in ("web", "worker")}
+    event = push(migrating, "web", "1.1.0")
+    deploy(event)
+    # the push is held at the freeze: no task runs for it yet
+    assert {n["held"] for n in messages(migrating)} == {"freeze"}
+    assert tasks.started() == []
+
+    # WHEN the freeze ends and the sweep releases the hold
+    clock.now += timedelta(minutes=11)
+    sweep()
+
+    # THEN its pre-deploy task starts (once), the targets untouched until it exits 0
+    [task] = tasks.started()
+    assert {name: running(migrating, name) for name in ("web", "worker")} == before
+    sweep()  # a second look starts no second task
+    assert len(tasks.started()) == 1
+    deliver(migrating, track, tasks.exit(str(task.task_arn), 0))
+    notes = messages(migrating)
+    assert sorted((n["service"], n["status"]) for n in notes if n["status"] == "DEPLOYING") == [
+        ("web", "DEPLOYING"),
+        ("worker", "DEPLOYING"),
+    ]
+    digest = event["detail"]["image-digest"]
+    assert all(migrating.images("prod", name)["app"].endswith("@" + digest) for name in ("web", "worker"))
+
+
 def test_pre_deploy_sweep_past_timeout_stops_the_task_and_fails_targets(
     migrating: World, deploy: Any, sweep: Any, tasks: TaskRuns, clock: Clock, faults: Faults
 ) -> None:
