@@ -116,12 +116,14 @@ class Admission:
                 outcomes.append(self._held(push, rule, target, stop, approved_by, hold_again))
         return admitted
 
-    def admit_scheduled(self, push: Push, rule: Rule, outcomes: list[Outcome]) -> list[ScheduledAssignment]:
+    def admit_scheduled(
+        self, push: Push, rule: Rule, outcomes: list[Outcome], approved_by: str | None = None
+    ) -> list[ScheduledAssignment]:
         """The rule's scheduled tasks the push may move now. A closed gate stops them with its reason
-        (SKIPPED, not held: a scheduled task is moved by the next push its gates let through)."""
+        (SKIPPED, not held: they follow when the push's last held service of the rule is released)."""
         if not rule.spec.scheduled:
             return []
-        verdict = self._gates.check(rule, push.digest, None, push) if self._gates else PASS
+        verdict = self._gates.check(rule, push.digest, approved_by, push) if self._gates else PASS
         if verdict.passed and self._gates and rule.spec.pre_deploy is not None:
             # the rule's services started (or await) its task; a scheduled task moves only once it exited 0
             verdict = self._gates.pre_deploy(push, rule, "preview")

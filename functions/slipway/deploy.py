@@ -383,8 +383,18 @@ class Deployer:
         if closed:
             logger.info("hold ended: its gate closed", extra={"hold": hold.hold_id, "reason": closed[0].reason})
         self._roll_out(push, admitted, report, hops=1)
+        if admitted and rule.spec.scheduled and hold.gate != WAVE and self._last_hold(hold):
+            # the gate that held the push held its scheduled tasks too: they follow with its last service
+            scheduled = self.admission.admit_scheduled(push, rule, report.outcomes, approver)
+            self._move_scheduled(push, scheduled, report, hops=1)
         self._reporter.finish(push, report)
         return report
+
+    def _last_hold(self, hold: Hold) -> bool:
+        """Whether no other target of the hold's push and rule is still held."""
+        return not any(
+            (other.event_id, other.rule) == (hold.event_id, hold.rule) for other in self._store.holds(hold.repository)
+        )
 
 
 def _gave_up(tries: int, outcome: Outcome) -> str:

@@ -107,6 +107,45 @@ def test_push_scheduled_target_lands_in_history(
     )
 
 
+def test_push_held_at_a_freeze_moves_its_scheduled_tasks_when_released(
+    world: World, allowed: None, nightly: dict[str, Any], deploy: Any, sweep: Any, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    # GIVEN a rule frozen for ten minutes whose pushes roll out when the window ends
+    window = {
+        "start": (clock.now - timedelta(hours=1)).isoformat(),
+        "end": (clock.now + timedelta(minutes=10)).isoformat(),
+    }
+    world.put_rule("web", "prod", {**RULE, "freeze": [window], "deploy_after_freeze": True})
+    deploy(push(world, "web", "1.1.0"))
+    # the service is held, and the schedule stays where it is
+    first = [n["message"] for n in world.notifications()]
+    assert {(n.get("service") or n.get("target"), n["status"]) for n in first} >= {
+        ("web", "SKIPPED"),
+        ("schedule:default/nightly-report", "SKIPPED"),
+    }
+    assert (
+        get_schedule(world, "default", "nightly-report")["Target"]["EcsParameters"]["TaskDefinitionArn"]
+        == nightly["revision"]
+    )
+
+    # WHEN the freeze ends and the sweep releases the push
+    clock.now += timedelta(minutes=11)
+    sweep()
+
+    # THEN the service rolls out and the schedule follows it onto the same revision, SUCCEEDED once
+    notes = [n["message"] for n in world.notifications()]
+    [web] = [n for n in notes if n.get("service") == "web"]
+    [moved] = [n for n in notes if n.get("target") == "schedule:default/nightly-report"]
+    assert web["status"] == "DEPLOYING" and moved["status"] == "SUCCEEDED"
+    assert moved["task_definition"] == web["task_definition"]
+    assert (
+        get_schedule(world, "default", "nightly-report")["Target"]["EcsParameters"]["TaskDefinitionArn"]
+        == web["task_definition"]
+    )
+
+
 def test_push_schedule_not_allowed_is_error_without_scheduler_call(
     world: World, nightly: dict[str, Any], faults: Faults, deploy: Any
 ) -> None:
