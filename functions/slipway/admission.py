@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -136,12 +137,7 @@ class Admission:
                 rule=rule.name,
                 parameter=rule.parameter,
                 scheduled=target,
-                error_code=verdict.error_code,
-                findings=verdict.findings,
-                exit_code=verdict.exit_code,
-                task_arn=verdict.task_arn,
-                stopped_reason=verdict.stopped_reason,
-                log_stream=verdict.log_stream,
+                **_told(verdict),
             )
             for target in rule.spec.scheduled
         )
@@ -201,13 +197,21 @@ class Admission:
             rollout_id=hold_id,
             held=verdict.gate if verdict.hold else None,
             gate_closed=verdict.final,
-            error_code=verdict.error_code,
-            findings=verdict.findings,
-            exit_code=verdict.exit_code,
-            task_arn=verdict.task_arn,
-            stopped_reason=verdict.stopped_reason,
-            log_stream=verdict.log_stream,
+            **_told(verdict),
         )
+
+
+def _told(verdict: Verdict) -> dict[str, Any]:
+    """What a gate that stopped a push tells its subscribers besides the reason: the AWS code, the scan's
+    findings, the pre-deploy task's end."""
+    return {
+        "error_code": verdict.error_code,
+        "findings": verdict.findings,
+        "exit_code": verdict.exit_code,
+        "task_arn": verdict.task_arn,
+        "stopped_reason": verdict.stopped_reason,
+        "log_stream": verdict.log_stream,
+    }
 
 
 def invalid_rule(problem: RuleInvalid) -> Outcome:
