@@ -141,7 +141,7 @@ class ScheduledMover:
     ) -> list[tuple[ScheduledTask, TaskDefinition]] | Outcome:
         """The assignment's ECS targets to move, with their task definitions; or the Outcome that ends it."""
         rule, target = assignment.rule, assignment.target
-        refusal = self._reach.refusal(target)
+        refusal = self.refusal(target)
         if refusal is not None:
             return _outcome(rule, target, None, Status.ERROR, refusal[1], error_code=refusal[0])
         try:
@@ -160,17 +160,14 @@ class ScheduledMover:
             return _outcome(rule, target, None, Status.SKIPPED, reason)
         return described
 
-    def refused(self, target: ScheduledTarget, task: ScheduledTask | None = None) -> str | None:
-        """Why the stack may not change ``target`` (AllowedSchedules, AllowedEventRules) or ``task``'s cluster
-        (AllowedClusters); None when it may."""
-        refusal = self._reach.refusal(target)
-        if refusal is not None:
-            return refusal[1]
-        if task is not None:
-            place = of_arn(task.cluster_arn) or self._reach.reach.home
-            refused = self._reach.reach.refusal(task.cluster_name, place, partition_of(task.cluster_arn))
-            return refused.reason if refused is not None else None
-        return None
+    def refusal(self, target: ScheduledTarget, task: ScheduledTask | None = None) -> tuple[str, str] | None:
+        """``(code, reason)`` when the stack may not change ``target`` (AllowedSchedules, AllowedEventRules)
+        or, given ``task``, run it in its cluster (AllowedClusters); None when it may."""
+        if task is None:
+            return self._reach.refusal(target)
+        place = of_arn(task.cluster_arn) or self._reach.reach.home
+        refused = self._reach.reach.refusal(task.cluster_name, place, partition_of(task.cluster_arn))
+        return (refused.code, refused.reason) if refused is not None else None
 
     def read(self, target: ScheduledTarget) -> list[ScheduledTask]:
         """The ECS targets of a schedule (one at most) or of an events rule (its ``target_id``, else all)."""
@@ -208,10 +205,9 @@ class ScheduledMover:
         self, push: Push, rule: Rule, target: ScheduledTarget, task: ScheduledTask, taskdef: TaskDefinition
     ) -> Outcome | tuple[str, ...]:
         """The containers the push changes in the task, or the Outcome that ends it (as ``plan`` decides)."""
-        place = of_arn(task.cluster_arn) or self._reach.reach.home
-        refused = self._reach.reach.refusal(task.cluster_name, place, partition_of(task.cluster_arn))
+        refused = self.refusal(target, task)
         if refused is not None:
-            return _outcome(rule, target, task, Status.ERROR, refused.reason, error_code=refused.code)
+            return _outcome(rule, target, task, Status.ERROR, refused[1], error_code=refused[0])
         try:
             containers = select_containers(taskdef, target, push)
         except ValueError as error:

@@ -41,9 +41,9 @@ class ScheduledRollback:
         target = scheduled_key(key)
         if target is None:
             raise RollbackRefused(f"{key!r} is not schedule:GROUP/NAME or events-rule:NAME")
-        refused = self._mover.refused(target)
+        refused = self._mover.refusal(target)
         if refused is not None:
-            raise RollbackRefused(refused)
+            raise RollbackRefused(refused[1])
         try:
             tasks = self._mover.read(target)
         except AwsError as error:
@@ -51,9 +51,9 @@ class ScheduledRollback:
         if not tasks:
             raise RollbackRefused(f"{key} has no ECS target")
         for task in tasks:
-            refused = self._mover.refused(target, task)
+            refused = self._mover.refusal(target, task)
             if refused is not None:
-                raise RollbackRefused(refused)
+                raise RollbackRefused(refused[1])
         history = self._store.history(target.key, limit=100)
         return [self._roll_back(target, task, history, to, initiated_by) for task in tasks]
 
