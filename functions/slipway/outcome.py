@@ -66,6 +66,11 @@ class Outcome:
         return not self.retryable and not self.quiet
 
 
+def summarized(outcomes: list[Outcome]) -> list[dict[str, str | None]]:
+    """The short account of outcomes a handler returns: each one's status, rule and service."""
+    return [{"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in outcomes]
+
+
 def error_outcome(
     rule: Rule, target: Target, service: Service | None, error: AwsError, rollout: str | None = None
 ) -> Outcome:

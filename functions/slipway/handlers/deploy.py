@@ -75,6 +75,7 @@ def scan_event(event: dict[str, Any]) -> dict[str, Any]:
     from pydantic import ValidationError
 
     from slipway.intake import describe_validation
+    from slipway.outcome import summarized
     from slipway.scan_events import parse_scan_event
 
     try:
@@ -91,9 +92,7 @@ def scan_event(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "status": "RELEASED" if released else "NO_CHANGE",
         "repository": repository,
-        "released": [
-            {"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in released
-        ],
+        "released": summarized(released),
     }
 
 

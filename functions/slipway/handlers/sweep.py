@@ -22,6 +22,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from slipway.outcome import summarized
+
     timeout = timedelta(minutes=app().settings.deployment_timeout_minutes)
     reported = app().tracker.sweep(timeout)
     tasks = app().tasks.sweep()  # pre-deploy tasks that stopped unheard of, or ran out of time
@@ -30,7 +32,5 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return {
         "reported": [{"rollout_id": r, "status": s} for r, s in reported],
         "tasks": [{"task_arn": t.task_arn, "status": t.status} for t in tasks],
-        "released": [
-            {"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in released
-        ],
+        "released": summarized(released),
     }

@@ -32,6 +32,7 @@ def _task(event: dict[str, Any]) -> dict[str, Any]:
     """A pre-deploy task stopped: record how, and release (or end) the holds waiting for it."""
     from aws_lambda_powertools.utilities.parser import ValidationError, parse
 
+    from slipway.outcome import summarized
     from slipway.task_events import EcsTaskEvent
     from slipway.task_run import task_end
 
@@ -49,11 +50,7 @@ def _task(event: dict[str, Any]) -> dict[str, Any]:
     if ended is None:
         return {"status": "NO_CHANGE", "task_arn": detail.task_arn}
     released = app().deployer.release_due(ended.repository)
-    return {"status": ended.status, "task_arn": detail.task_arn, "released": _released(released)}
-
-
-def _released(outcomes: list[Any]) -> list[dict[str, Any]]:
-    return [{"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in outcomes]
+    return {"status": ended.status, "task_arn": detail.task_arn, "released": summarized(released)}
 
 
 def _hook(event: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +78,7 @@ def _deployment(event: dict[str, Any]) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.parser import ValidationError, parse
 
     from slipway.events import EcsDeploymentEvent
+    from slipway.outcome import summarized
     from slipway.tracking import DeploymentChange
 
     try:
@@ -108,7 +106,5 @@ def _deployment(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "status": sent or "NO_CHANGE",
         "deployment_id": change.deployment_id,
-        "released": [
-            {"status": o.status.value, "rule": o.rule, "target": o.target.key if o.target else None} for o in released
-        ],
+        "released": summarized(released),
     }
